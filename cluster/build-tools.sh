@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Build the Kubernetes tool binaries the test tiers run on, from pinned Go
+# modules, into DEST_DIR/bin:
+#
+#   cluster/build-tools.sh DEST_DIR [NAME...]
+#
+# NAME is any of: etcd kube-apiserver kube-controller-manager kube-scheduler
+# kubelet kubectl (default: all of them).
+#
+# The versions live in the wrapper modules cluster/tools/{etcd,kube}/go.mod
+# (with their go.sum): nothing here is fetched unpinned. Each binary gets a
+# stamp, DEST_DIR/stamps/NAME, recording what it was built from (module
+# version and a hash of the wrapper's go.mod, go.sum and build flags); a binary
+# whose stamp matches is not rebuilt, so a warm run takes about a second.
+# Binaries that share a module are built by one `go build`, which compiles the
+# shared packages once.
+set -euo pipefail
+
+ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { printf 'build-tools: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ $# -ge 1 ]] || die "usage: $0 DEST_DIR [$(IFS='|'; echo "${ALL_TOOLS[*]}")...]"
+dest="$1"
+shift
+wanted=("$@")
+[[ ${#wanted[@]} -gt 0 ]] || wanted=("${ALL_TOOLS[@]}")
+for name in "${wanted[@]}"; do
+  [[ " ${ALL_TOOLS[*]} " == *" ${name} "* ]] || die "unknown tool '${name}' (known: ${ALL_TOOLS[*]})"
+done
+
+command -v go >/dev/null || die "go is not on PATH (Go 1.26 or newer is needed)"
+export GOTOOLCHAIN=local
+# Static binaries: nothing here needs cgo, and static ones run on any node.
+export CGO_ENABLED=0
+
+mkdir -p "${dest}/bin" "${dest}/stamps"
+dest="$(cd "${dest}" && pwd)"
+
+# Two concurrent runs (say, two make targets) must not build over each other.
+exec 9>"${dest}/.lock"
+flock 9
+
+# The module version a wrapper go.mod pins, e.g. `pinned kube k8s.io/kubernetes`.
+pinned() {
+  awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit }' "${here}/tools/$1/go.mod"
+}
+
+kube_version="$(pinned kube k8s.io/kubernetes)"
+etcd_version="$(pinned etcd go.etcd.io/etcd/server/v3)"
+[[ -n ${kube_version} ]] || die "no k8s.io/kubernetes version in cluster/tools/kube/go.mod"
+[[ -n ${etcd_version} ]] || die "no go.etcd.io/etcd/server/v3 version in cluster/tools/etcd/go.mod"
+
+# Version stamps, the way kubernetes' hack/lib/version.sh sets them; without
+# them every binary reports v0.0.0 and Helm's kubeVersion checks fail.
+# buildDate is the release tag's date (from the module proxy), so builds are
+# reproducible; the module zip carries no git commit.
+kube_major="${kube_version#v}"
+kube_major="${kube_major%%.*}"
+kube_minor="${kube_version#v*.}"
+kube_minor="${kube_minor%%.*}"
+kube_build_date="2026-02-10T12:53:36Z"
+kube_ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X ${pkg}.gitVersion=${kube_version}"
+  kube_ldflags+=" -X ${pkg}.gitMajor=${kube_major}"
+  kube_ldflags+=" -X ${pkg}.gitMinor=${kube_minor}"
+  kube_ldflags+=" -X ${pkg}.gitTreeState=clean"
+  kube_ldflags+=" -X ${pkg}.buildDate=${kube_build_date}"
+done
+etcd_ldflags="-s -w"
+
+module_of() { [[ $1 == etcd ]] && echo etcd || echo kube; }
+package_of() {
+  case "$1" in
+    etcd) echo go.etcd.io/etcd/server/v3 ;;
+    *) echo "k8s.io/kubernetes/cmd/$1" ;;
+  esac
+}
+
+# What a binary is built from; a change to any of it rebuilds the binary.
+stamp_of() {
+  local name="$1" module version flags
+  module="$(module_of "${name}")"
+  if [[ ${module} == etcd ]]; then
+    version="${etcd_version}" flags="${etcd_ldflags}"
+  else
+    version="${kube_version}" flags="${kube_ldflags}"
+  fi
+  printf '%s %s %s\n' "${name}" "${version}" "$(
+    cat "${here}/tools/${module}/go.mod" "${here}/tools/${module}/go.sum" - <<<"${flags} cgo=${CGO_ENABLED}" |
+      sha256sum | cut -c1-16
+  )"
+}
+
+up_to_date() {
+  [[ -x ${dest}/bin/$1 && -f ${dest}/stamps/$1 ]] && [[ "$(<"${dest}/stamps/$1")" == "$(stamp_of "$1")" ]]
+}
+
+# build MODULE NAME...: one `go build` for all the module's binaries, into a
+# scratch folder, then moved into place (a running binary is replaced, not
+# overwritten) and stamped.
+build() {
+  local module="$1" flags start pkgs=() name
+  shift
+  [[ ${module} == etcd ]] && flags="${etcd_ldflags}" || flags="${kube_ldflags}"
+  for name in "$@"; do pkgs+=("$(package_of "${name}")"); done
+  local scratch="${dest}/.build-${module}"
+  rm -rf "${scratch}"
+  mkdir -p "${scratch}"
+  start=${SECONDS}
+  log "building $* ($([[ ${module} == etcd ]] && echo "etcd ${etcd_version}" || echo "k8s.io/kubernetes ${kube_version}")) ..."
+  # A lone binary gets its name spelled out: etcd's main package is
+  # go.etcd.io/etcd/server/v3, which go would name "server".
+  local out="${scratch}/"
+  [[ $# -gt 1 ]] || out="${scratch}/$1"
+  (cd "${here}/tools/${module}" && go build -trimpath -ldflags="${flags}" -o "${out}" "${pkgs[@]}")
+  for name in "$@"; do
+    mv -f "${scratch}/${name}" "${dest}/bin/${name}"
+    stamp_of "${name}" >"${dest}/stamps/${name}"
+  done
+  rm -rf "${scratch}"
+  log "built $* in $((SECONDS - start))s"
+}
+
+total_start=${SECONDS}
+log "go: $(go version | cut -d' ' -f3-); into ${dest}/bin"
+for module in etcd kube; do
+  todo=()
+  for name in "${wanted[@]}"; do
+    [[ $(module_of "${name}") == "${module}" ]] || continue
+    if up_to_date "${name}"; then
+      log "${name}: up to date ($(cut -d' ' -f2 <"${dest}/stamps/${name}"))"
+    else
+      todo+=("${name}")
+    fi
+  done
+  [[ ${#todo[@]} -eq 0 ]] || build "${module}" "${todo[@]}"
+done
+log "done in $((SECONDS - total_start))s: ${wanted[*]}"

@@ -1,0 +1,69 @@
+"""`goimage-operator`: run the operator, or the build pod's report step."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from goimage.core import results
+
+
+def _report(args: argparse.Namespace) -> int:
+    from goimage import reporter
+
+    try:
+        message = reporter.report(
+            oci_layout=Path(args.oci_layout),
+            digest_file=Path(args.digest_file),
+            image=args.image,
+            termination_log=Path(args.termination_log),
+        )
+    except results.ResultError as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 1
+    print(message)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from goimage import runner
+
+    return runner.run(
+        namespaces=args.namespace,
+        liveness=args.liveness,
+        verbose=args.verbose,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="goimage-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator (settings from GOIMAGE_* env vars)")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch this namespace (repeat for more); default: all namespaces",
+    )
+    run.add_argument(
+        "--liveness", default="", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
+    run.add_argument("--verbose", action="store_true", help="debug logging")
+    run.set_defaults(handler=_run)
+
+    report = commands.add_parser("report", help="the build pod's step that reports digest and size")
+    report.add_argument("--oci-layout", required=True)
+    report.add_argument("--digest-file", required=True)
+    report.add_argument("--image", required=True, help="the pushed repository")
+    report.add_argument("--termination-log", default=str(Path("/dev/termination-log")))
+    report.set_defaults(handler=_report)
+
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

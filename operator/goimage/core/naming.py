@@ -1,0 +1,99 @@
+"""Names, labels and annotation keys of everything the operator makes, in one place.
+
+A build is one (generation, rebuild token) pair of a GoImageBuild. Its Job and
+its ConfigMap share one deterministic name derived from that pair, so a
+restarted operator finds the build it already started instead of starting
+another: the API server's AlreadyExists is the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+GROUP = "goimage.dev"
+VERSION = "v1alpha1"
+PLURAL = "goimagebuilds"
+KIND = "GoImageBuild"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+MANAGED_BY = "goimage-operator"
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_BUILD_NAME = f"{GROUP}/goimagebuild"
+LABEL_BUILD_UID = f"{GROUP}/goimagebuild-uid"
+LABEL_GENERATION = f"{GROUP}/generation"
+LABEL_BUILD_ID = f"{GROUP}/build-id"
+
+ANNOTATION_REBUILD = f"{GROUP}/rebuild"
+ANNOTATION_IMAGE = f"{GROUP}/image"
+ANNOTATION_TAGS = f"{GROUP}/tags"
+ANNOTATION_MAX_SIZE = f"{GROUP}/max-size"
+
+# Container names in the build pod; status reads their terminated states.
+CONTAINER_BUILD = "build"
+CONTAINER_REPORT = "report"
+
+# Job names become a label value on their pods: 63 characters at most.
+_MAX_NAME = 63
+_HASH_LEN = 8
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def build_id(generation: int, rebuild_token: str) -> str:
+    """The build's identity: the generation, plus a hash of the rebuild annotation if set."""
+    if not rebuild_token:
+        return str(generation)
+    return f"{generation}-{_digest(rebuild_token, 6)}"
+
+
+def build_object_name(resource_name: str, build: str) -> str:
+    """Name shared by a build's Job and ConfigMap: `<resource>-<build id>`, within 63 chars."""
+    suffix = f"-{build}"
+    if len(resource_name) + len(suffix) <= _MAX_NAME:
+        return resource_name + suffix
+    keep = _MAX_NAME - len(suffix) - _HASH_LEN - 1
+    short = resource_name[:keep].rstrip("-.")
+    return f"{short}-{_digest(resource_name, _HASH_LEN)}{suffix}"
+
+
+def label_value(text: str) -> str:
+    """A label value for a name that may be longer than a label allows."""
+    if len(text) <= _MAX_NAME:
+        return text
+    return f"{text[: _MAX_NAME - _HASH_LEN - 1].rstrip('-.')}-{_digest(text, _HASH_LEN)}"
+
+
+def owner_selector(resource_name: str) -> str:
+    return f"{LABEL_BUILD_NAME}={label_value(resource_name)}"
+
+
+def child_labels(resource_name: str, uid: str, generation: int, build: str) -> dict[str, str]:
+    """Labels on every child (Job, Pod, ConfigMap) that link it to its GoImageBuild."""
+    return {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_COMPONENT: "build",
+        LABEL_BUILD_NAME: label_value(resource_name),
+        LABEL_BUILD_UID: uid,
+        LABEL_GENERATION: str(generation),
+        LABEL_BUILD_ID: build,
+    }
+
+
+def rebuild_token(annotations: Mapping[str, str] | None) -> str:
+    return (annotations or {}).get(ANNOTATION_REBUILD, "")
+
+
+def owner_reference(resource_name: str, uid: str) -> dict[str, object]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": resource_name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

@@ -1,0 +1,461 @@
+"""The GoImageBuild spec, parsed once at the edge into frozen, typed values.
+
+The API server already applies the CRD's defaults and refuses what its schema
+and CEL rules can say. This module applies the same defaults again (so the core
+works on any mapping, e.g. one read before the CRD was upgraded) and judges
+what only the operator can: the combinations that depend on more than one
+field, or on values the schema cannot parse. Every refusal names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
+
+DEFAULT_GO_VERSION = "1.26"
+DEFAULT_LDFLAGS = "-s -w"
+DEFAULT_USER = "65532:65532"
+DEFAULT_TIMEOUT = "30m"
+STATIC_RUNTIME = "gcr.io/distroless/static-debian12:nonroot"
+# cgo binaries link against libc: their default runtime must carry one.
+LIBC_RUNTIME = "gcr.io/distroless/base-debian12:nonroot"
+SCRATCH = "scratch"
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_BINARY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_BUILD_TAG = re.compile(r"^[A-Za-z0-9_.,-]+$")
+_APK_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+._-]*(=[A-Za-z0-9+._~-]+)?$")
+_USER = re.compile(r"^[0-9]+(:[0-9]+)?$")
+_GO_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+|rc[0-9]+)?$")
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+_GIT_URL = re.compile(r"^https?://[^\s#]+$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# Characters that would end a Dockerfile line or a quoted value early.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class SpecError(ValueError):
+    """A spec the operator cannot build; `field` is the path the user must fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class GitSource:
+    url: str
+    revision: str = ""
+    secret_name: str = ""
+
+    @property
+    def is_commit(self) -> bool:
+        return bool(_COMMIT.match(self.revision))
+
+
+@dataclass(frozen=True)
+class Source:
+    git: GitSource
+    context_dir: str = ""
+
+
+@dataclass(frozen=True)
+class GoSpec:
+    version: str = DEFAULT_GO_VERSION
+    image: str = ""
+    package: str = "."
+    binary_name: str = ""
+    ldflags: str = DEFAULT_LDFLAGS
+    tags: tuple[str, ...] = ()
+    cgo: bool = False
+    env: tuple[EnvVar, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    image: str = STATIC_RUNTIME
+    packages: tuple[str, ...] = ()
+    user: str = DEFAULT_USER
+    args: tuple[str, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    ports: tuple[int, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """Which Dockerfile runtime stage fits this base: scratch, alpine or distroless."""
+        if self.image == SCRATCH:
+            return "scratch"
+        if image_repository_name(self.image) == "alpine":
+            return "alpine"
+        return "distroless"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    image: str
+    tags: tuple[str, ...] = ("latest",)
+    push_secret_name: str = ""
+    insecure: bool = False
+    max_size: int | None = None
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    enabled: bool = True
+    repo: str = ""
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str = ""
+    operator: str = ""
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class BuilderSpec:
+    image: str = ""
+    timeout_seconds: int = 1800
+    cache: CacheSpec = field(default_factory=CacheSpec)
+    # Kept as the API shape: the Job takes ResourceRequirements verbatim.
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    service_account_name: str = ""
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Toleration, ...] = ()
+    registry_mirrors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    source: Source
+    go: GoSpec
+    runtime: RuntimeSpec
+    output: OutputSpec
+    builder: BuilderSpec
+
+    @property
+    def binary_name(self) -> str:
+        return self.go.binary_name or default_binary_name(self)
+
+    @property
+    def builder_image(self) -> str:
+        if self.go.image:
+            return self.go.image
+        # A cgo build for alpine must link against musl, so it builds on alpine too.
+        if self.go.cgo and self.runtime.kind == "alpine":
+            return f"golang:{self.go.version}-alpine"
+        return f"golang:{self.go.version}"
+
+    @property
+    def cache_repo(self) -> str:
+        return self.builder.cache.repo or f"{self.output.image}/cache"
+
+
+def image_repository_name(image: str) -> str:
+    """The last path element of an image reference, without tag or digest."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def default_binary_name(spec: BuildSpec) -> str:
+    """The last element of the package; for "." that of contextDir or the repository.
+
+    The module path is only known inside the build, so for "." the repository
+    name stands in for it: it is the module path's last element in the common
+    case (github.com/org/app), and binaryName overrides it when it is not.
+    """
+    for candidate in (spec.go.package, spec.source.context_dir):
+        last = candidate.rstrip("/").rsplit("/", 1)[-1]
+        if last not in ("", "."):
+            return last
+    repo = spec.source.git.url.rstrip("/").rsplit("/", 1)[-1]
+    return repo.removesuffix(".git") or "app"
+
+
+def parse_duration(value: str, *, field: str) -> int:
+    """Seconds in a Go-style duration such as 30m or 1h30m, rounded up."""
+    if not _DURATION.match(value):
+        raise SpecError(field, f"{value!r} is not a duration such as 30m, 1h or 90s")
+    seconds = sum(
+        float(number) * _DURATION_SECONDS[unit] for number, unit in _DURATION_PART.findall(value)
+    )
+    whole = int(-(-seconds // 1))
+    if whole < 1:
+        raise SpecError(field, f"{value!r} is shorter than one second")
+    return whole
+
+
+def parse_size(value: object, *, field: str) -> int:
+    """Bytes in a Kubernetes quantity such as 30Mi or 50M."""
+    try:
+        quantity = parse_quantity(value)  # type: ignore[no-untyped-call]  # client lacks hints
+    except ValueError as error:
+        raise SpecError(field, f"{value!r} is not a quantity such as 30Mi: {error}") from None
+    if quantity <= 0:
+        raise SpecError(field, f"{value!r} must be more than zero")
+    return int(-(-quantity // 1))
+
+
+def parse_spec(raw: Mapping[str, Any]) -> BuildSpec:
+    """Turn the resource's spec into a BuildSpec, or raise SpecError naming the field."""
+    source = _parse_source(_mapping(raw, "source", required=True, path="spec"))
+    go = _parse_go(_mapping(raw, "go", path="spec"))
+    runtime = _parse_runtime(_mapping(raw, "runtime", path="spec"), cgo=go.cgo)
+    output = _parse_output(_mapping(raw, "output", required=True, path="spec"))
+    builder = _parse_builder(_mapping(raw, "builder", path="spec"))
+    spec = BuildSpec(source=source, go=go, runtime=runtime, output=output, builder=builder)
+    _check_combinations(spec)
+    return spec
+
+
+def _parse_source(raw: Mapping[str, Any]) -> Source:
+    git_raw = _mapping(raw, "git", required=True, path="spec.source")
+    url = _string(git_raw, "url", path="spec.source.git", required=True)
+    if not _GIT_URL.match(url):
+        raise SpecError("spec.source.git.url", f"{url!r} must be an https:// or http:// URL")
+    revision = _string(git_raw, "revision", path="spec.source.git")
+    if revision and (revision.startswith("-") or any(c.isspace() for c in revision)):
+        raise SpecError("spec.source.git.revision", f"{revision!r} is not a branch, tag or commit")
+    secret = _string(_mapping(git_raw, "secretRef", path="spec.source.git"), "name", path="")
+    context_dir = _relative_path(
+        _string(raw, "contextDir", path="spec.source"), "spec.source.contextDir"
+    )
+    return Source(
+        git=GitSource(url=url, revision=revision, secret_name=secret), context_dir=context_dir
+    )
+
+
+def _parse_go(raw: Mapping[str, Any]) -> GoSpec:
+    path = "spec.go"
+    version = _string(raw, "version", path=path) or DEFAULT_GO_VERSION
+    if not _GO_VERSION.match(version):
+        raise SpecError(f"{path}.version", f"{version!r} is not a Go version such as 1.26")
+    package = _string(raw, "package", path=path) or "."
+    if package != "." and not package.startswith("./"):
+        raise SpecError(f"{path}.package", f"{package!r} must be '.' or start with './'")
+    _relative_path(package.removeprefix("./"), f"{path}.package")
+    binary_name = _string(raw, "binaryName", path=path)
+    if binary_name and not _BINARY_NAME.match(binary_name):
+        raise SpecError(f"{path}.binaryName", f"{binary_name!r} is not a file name")
+    ldflags = raw.get("ldflags", DEFAULT_LDFLAGS)
+    if not isinstance(ldflags, str):
+        raise SpecError(f"{path}.ldflags", "must be a string")
+    _no_control(ldflags, f"{path}.ldflags")
+    tags = _strings(raw, "tags", path=path, pattern=_BUILD_TAG, what="build tag")
+    cgo = raw.get("cgo", False)
+    if not isinstance(cgo, bool):
+        raise SpecError(f"{path}.cgo", "must be true or false")
+    return GoSpec(
+        version=version,
+        image=_string(raw, "image", path=path),
+        package=package,
+        binary_name=binary_name,
+        ldflags=ldflags,
+        tags=tags,
+        cgo=cgo,
+        env=_env(raw, path),
+    )
+
+
+def _parse_runtime(raw: Mapping[str, Any], *, cgo: bool) -> RuntimeSpec:
+    path = "spec.runtime"
+    image = _string(raw, "image", path=path) or (LIBC_RUNTIME if cgo else STATIC_RUNTIME)
+    user = _string(raw, "user", path=path) or DEFAULT_USER
+    if not _USER.match(user):
+        raise SpecError(f"{path}.user", f"{user!r} must be a numeric UID or UID:GID")
+    ports = raw.get("ports") or []
+    if not isinstance(ports, list) or not all(
+        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+    ):
+        raise SpecError(f"{path}.ports", "must be a list of port numbers from 1 to 65535")
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, Mapping):
+        raise SpecError(f"{path}.labels", "must be a map of strings")
+    for key, value in labels.items():
+        if not isinstance(key, str) or not _LABEL_KEY.match(key):
+            raise SpecError(f"{path}.labels", f"{key!r} is not a label key")
+        if not isinstance(value, str):
+            raise SpecError(f"{path}.labels[{key}]", "must be a string")
+        _no_control(value, f"{path}.labels[{key}]")
+    args = _strings(raw, "args", path=path)
+    return RuntimeSpec(
+        image=image,
+        packages=_strings(raw, "packages", path=path, pattern=_APK_PACKAGE, what="package name"),
+        user=user,
+        args=args,
+        env=_env(raw, path),
+        ports=tuple(sorted(set(ports))),
+        labels=tuple(sorted(labels.items())),
+    )
+
+
+def _parse_output(raw: Mapping[str, Any]) -> OutputSpec:
+    path = "spec.output"
+    image = _string(raw, "image", path=path, required=True)
+    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+        raise SpecError(f"{path}.image", f"{image!r} must be a repository without tag or digest")
+    if any(c.isspace() or c.isupper() for c in image):
+        raise SpecError(f"{path}.image", f"{image!r} is not a lower-case image repository")
+    tags = _strings(raw, "tags", path=path, pattern=_DOCKER_TAG, what="image tag") or ("latest",)
+    max_size = raw.get("maxSize")
+    insecure = raw.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise SpecError(f"{path}.insecure", "must be true or false")
+    return OutputSpec(
+        image=image,
+        tags=tuple(dict.fromkeys(tags)),
+        push_secret_name=_string(_mapping(raw, "pushSecretRef", path=path), "name", path=""),
+        insecure=insecure,
+        max_size=None if max_size is None else parse_size(max_size, field=f"{path}.maxSize"),
+    )
+
+
+def _parse_builder(raw: Mapping[str, Any]) -> BuilderSpec:
+    path = "spec.builder"
+    timeout = _string(raw, "timeout", path=path) or DEFAULT_TIMEOUT
+    cache_raw = _mapping(raw, "cache", path=path)
+    resources = _mapping(raw, "resources", path=path)
+    for kind, values in resources.items():
+        if kind not in ("limits", "requests") or not isinstance(values, Mapping):
+            raise SpecError(f"{path}.resources", f"{kind!r} is not limits or requests")
+        for name, value in values.items():
+            parse_size(value, field=f"{path}.resources.{kind}.{name}")
+    node_selector = _mapping(raw, "nodeSelector", path=path)
+    tolerations = []
+    for index, item in enumerate(raw.get("tolerations") or []):
+        if not isinstance(item, Mapping):
+            raise SpecError(f"{path}.tolerations[{index}]", "must be a toleration")
+        seconds = item.get("tolerationSeconds")
+        tolerations.append(
+            Toleration(
+                key=str(item.get("key", "")),
+                operator=str(item.get("operator", "")),
+                value=str(item.get("value", "")),
+                effect=str(item.get("effect", "")),
+                toleration_seconds=int(seconds) if seconds is not None else None,
+            )
+        )
+    enabled = cache_raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise SpecError(f"{path}.cache.enabled", "must be true or false")
+    return BuilderSpec(
+        image=_string(raw, "image", path=path),
+        timeout_seconds=parse_duration(timeout, field=f"{path}.timeout"),
+        cache=CacheSpec(enabled=enabled, repo=_string(cache_raw, "repo", path=f"{path}.cache")),
+        resources={k: {n: str(v) for n, v in vs.items()} for k, vs in resources.items()},
+        service_account_name=_string(raw, "serviceAccountName", path=path),
+        node_selector=tuple(sorted((str(k), str(v)) for k, v in node_selector.items())),
+        tolerations=tuple(tolerations),
+        registry_mirrors=_strings(raw, "registryMirrors", path=path),
+    )
+
+
+def _check_combinations(spec: BuildSpec) -> None:
+    """Rules that join two fields; the CRD's CEL rules say the same to the API server."""
+    runtime = spec.runtime
+    if runtime.packages and runtime.kind != "alpine":
+        raise SpecError(
+            "spec.runtime.packages",
+            f"packages can only be installed on an alpine runtime image, not {runtime.image!r}",
+        )
+    if spec.go.cgo and (runtime.kind == "scratch" or "static" in runtime.image):
+        raise SpecError(
+            "spec.go.cgo",
+            f"a cgo binary needs a libc, which the runtime image {runtime.image!r} lacks; "
+            f"use {LIBC_RUNTIME} or an alpine image",
+        )
+
+
+def _mapping(
+    raw: Mapping[str, Any], key: str, *, path: str, required: bool = False
+) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise SpecError(f"{path}.{key}", "is required")
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{path}.{key}", "must be an object")
+    return value
+
+
+def _string(raw: Mapping[str, Any], key: str, *, path: str, required: bool = False) -> str:
+    value = raw.get(key)
+    name = f"{path}.{key}" if path else key
+    if value is None or value == "":
+        if required:
+            raise SpecError(name, "is required")
+        return ""
+    if not isinstance(value, str):
+        raise SpecError(name, "must be a string")
+    _no_control(value, name)
+    return value
+
+
+def _strings(
+    raw: Mapping[str, Any],
+    key: str,
+    *,
+    path: str,
+    pattern: re.Pattern[str] | None = None,
+    what: str = "",
+) -> tuple[str, ...]:
+    values = raw.get(key) or []
+    name = f"{path}.{key}"
+    if not isinstance(values, Sequence) or isinstance(values, str):
+        raise SpecError(name, "must be a list of strings")
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise SpecError(f"{name}[{index}]", "must be a string")
+        _no_control(value, f"{name}[{index}]")
+        if pattern is not None and not pattern.match(value):
+            raise SpecError(f"{name}[{index}]", f"{value!r} is not a valid {what}")
+    return tuple(values)
+
+
+def _env(raw: Mapping[str, Any], path: str) -> tuple[EnvVar, ...]:
+    items = raw.get("env") or []
+    if not isinstance(items, list):
+        raise SpecError(f"{path}.env", "must be a list of {name, value}")
+    env = []
+    for index, item in enumerate(items):
+        name = item.get("name", "") if isinstance(item, Mapping) else ""
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise SpecError(f"{path}.env[{index}].name", f"{name!r} is not a variable name")
+        value = item.get("value", "")
+        if not isinstance(value, str):
+            raise SpecError(f"{path}.env[{index}].value", "must be a string")
+        _no_control(value, f"{path}.env[{index}].value")
+        env.append(EnvVar(name=name, value=value))
+    return tuple(env)
+
+
+def _relative_path(value: str, field: str) -> str:
+    if value.startswith("/") or ".." in value.split("/") or "\\" in value:
+        raise SpecError(field, f"{value!r} must be a relative path inside the repository")
+    if any(c.isspace() for c in value):
+        raise SpecError(field, f"{value!r} must not contain spaces")
+    return value.strip("/")
+
+
+def _no_control(value: str, field: str) -> None:
+    if _CONTROL.search(value):
+        raise SpecError(field, "must not contain newlines or control characters")

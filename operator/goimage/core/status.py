@@ -1,0 +1,301 @@
+"""Observed Job and Pod to the GoImageBuild's status.
+
+Pure: given what the API server shows of a build (its Job and the Job's
+Pod), the status it had, and the time, return the status it should have. The
+result is a merge patch: fields set to None are removed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from goimage.core import failures, naming, results
+from goimage.core.conditions import Phase, Reason, conditions_for
+from goimage.core.plan import BuildPlan
+
+# Waiting reasons that mean the pod cannot start without someone's help.
+_STUCK = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Where a build stands, before it is written as status fields."""
+
+    phase: Phase
+    reason: Reason
+    message: str
+    result: results.BuildResult | None = None
+    failure: failures.Failure | None = None
+
+
+def _container(pod: Mapping[str, Any], key: str, name: str) -> Mapping[str, Any]:
+    for status in pod.get("status", {}).get(key) or []:
+        if status.get("name") == name:
+            return status  # type: ignore[no-any-return]
+    return {}
+
+
+def _job_condition(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for cond in job.get("status", {}).get("conditions") or []:
+        if cond.get("type") == type_ and cond.get("status") == "True":
+            return cond  # type: ignore[no-any-return]
+    return None
+
+
+def _timeout_message(job: Mapping[str, Any]) -> str:
+    seconds = job.get("spec", {}).get("activeDeadlineSeconds")
+    return (
+        f"the build ran longer than spec.builder.timeout ({seconds}s) and was stopped; "
+        "raise the timeout, or warm the layer cache"
+    )
+
+
+def _succeeded(job: Mapping[str, Any], report: Mapping[str, Any]) -> Observation:
+    terminated = report.get("state", {}).get("terminated") or {}
+    try:
+        result = results.parse_result(terminated.get("message") or "")
+    except results.ResultError as error:
+        failure = failures.Failure(Reason.PUSH_FAILED, f"the image was pushed, but {error}")
+        return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
+    annotations = job.get("metadata", {}).get("annotations") or {}
+    image = result.image(annotations.get(naming.ANNOTATION_IMAGE, ""))
+    size = results.human_size(result.size)
+    budget = annotations.get(naming.ANNOTATION_MAX_SIZE)
+    if budget is not None and result.size > int(budget):
+        failure = failures.Failure(
+            Reason.IMAGE_TOO_LARGE,
+            f"{image} is {size} ({result.size} bytes), over spec.output.maxSize "
+            f"({results.human_size(int(budget))}, {budget} bytes); the image stays pushed",
+        )
+        return Observation(
+            Phase.FAILED, failure.reason, failure.message, result=result, failure=failure
+        )
+    return Observation(Phase.SUCCEEDED, Reason.SUCCEEDED, f"pushed {image} ({size})", result)
+
+
+def _failed_container(
+    pod: Mapping[str, Any], container: str, terminated: Mapping[str, Any]
+) -> failures.Failure:
+    meta = pod.get("metadata", {})
+    hint = failures.logs_hint(meta.get("namespace", ""), meta.get("name", ""), container)
+    log_tail = terminated.get("message") or ""
+    if terminated.get("reason") == "OOMKilled":
+        return failures.Failure(
+            Reason.OUT_OF_MEMORY,
+            f"the {container} step ran out of memory; raise "
+            f"spec.builder.resources.limits.memory\n{hint}",
+        )
+    if container == naming.CONTAINER_BUILD:
+        reason = failures.classify_build_log(log_tail)
+    else:
+        # Kaniko pushed, but its output could not be read back.
+        reason = Reason.PUSH_FAILED
+    code = terminated.get("exitCode")
+    text = (
+        failures.summarize(log_tail, hint=hint) if log_tail.strip() else f"exit code {code}\n{hint}"
+    )
+    return failures.Failure(reason, text)
+
+
+def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.Failure:
+    job_failed = _job_condition(job, "Failed")
+    pod_status = (pod or {}).get("status", {})
+    if (job_failed and job_failed.get("reason") == "DeadlineExceeded") or pod_status.get(
+        "reason"
+    ) == "DeadlineExceeded":
+        return failures.Failure(Reason.TIMEOUT, _timeout_message(job))
+    if pod is not None:
+        for key, name in (
+            ("initContainerStatuses", naming.CONTAINER_BUILD),
+            ("containerStatuses", naming.CONTAINER_REPORT),
+        ):
+            terminated = _container(pod, key, name).get("state", {}).get("terminated") or {}
+            if terminated and terminated.get("exitCode", 0) != 0:
+                return _failed_container(pod, name, terminated)
+        if pod_status.get("message"):
+            return failures.Failure(Reason.BUILD_FAILED, str(pod_status["message"]))
+    detail = (job_failed or {}).get("message") or "the build pod failed"
+    return failures.Failure(Reason.BUILD_FAILED, str(detail))
+
+
+def _waiting(pod: Mapping[str, Any]) -> str:
+    for key, name in (
+        ("initContainerStatuses", naming.CONTAINER_BUILD),
+        ("containerStatuses", naming.CONTAINER_REPORT),
+    ):
+        waiting = _container(pod, key, name).get("state", {}).get("waiting") or {}
+        if waiting.get("reason") in _STUCK:
+            return f"{name} step cannot start: {waiting['reason']}: {waiting.get('message', '')}"
+    return ""
+
+
+def observe(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observation:
+    """Where the build of `job` stands."""
+    if _job_condition(job, "Failed") or (pod or {}).get("status", {}).get("phase") == "Failed":
+        failure = _failed(job, pod)
+        return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
+    if pod is None:
+        return Observation(Phase.PENDING, Reason.PENDING, "waiting for the build pod")
+    build = _container(pod, "initContainerStatuses", naming.CONTAINER_BUILD)
+    report = _container(pod, "containerStatuses", naming.CONTAINER_REPORT)
+    build_terminated = build.get("state", {}).get("terminated") or {}
+    if build_terminated and build_terminated.get("exitCode", 0) != 0:
+        failure = _failed_container(pod, naming.CONTAINER_BUILD, build_terminated)
+        return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
+    report_terminated = report.get("state", {}).get("terminated") or {}
+    if report_terminated:
+        if report_terminated.get("exitCode", 0) == 0:
+            return _succeeded(job, report)
+        failure = _failed_container(pod, naming.CONTAINER_REPORT, report_terminated)
+        return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
+    if build.get("state", {}).get("running") or build_terminated:
+        return Observation(Phase.BUILDING, Reason.BUILDING, "Kaniko is building the image")
+    stuck = _waiting(pod)
+    if stuck:
+        return Observation(Phase.PENDING, Reason.PENDING, stuck)
+    return Observation(Phase.PENDING, Reason.PENDING, "the build pod is starting")
+
+
+def _tags(job: Mapping[str, Any]) -> list[str]:
+    raw = (job.get("metadata", {}).get("annotations") or {}).get(naming.ANNOTATION_TAGS, "[]")
+    tags = json.loads(raw)
+    return [str(tag) for tag in tags] if isinstance(tags, list) else []
+
+
+def _completion_time(job: Mapping[str, Any], now: str) -> str:
+    status = job.get("status", {})
+    if status.get("completionTime"):
+        return str(status["completionTime"])
+    failed = _job_condition(job, "Failed")
+    return str((failed or {}).get("lastTransitionTime") or now)
+
+
+def status_from_build(
+    *,
+    job: Mapping[str, Any],
+    pod: Mapping[str, Any] | None,
+    previous: Mapping[str, Any],
+    now: str,
+) -> dict[str, Any]:
+    """The status patch for the build that `job` runs (and `pod`, its pod, if any)."""
+    meta = job.get("metadata", {})
+    generation = int(meta.get("labels", {}).get(naming.LABEL_GENERATION, 0))
+    seen = observe(job, pod)
+    repository = (meta.get("annotations") or {}).get(naming.ANNOTATION_IMAGE, "")
+    finished = seen.phase in (Phase.SUCCEEDED, Phase.FAILED)
+    patch: dict[str, Any] = {
+        "phase": str(seen.phase),
+        "observedGeneration": generation,
+        "buildId": meta.get("labels", {}).get(naming.LABEL_BUILD_ID),
+        "jobName": meta.get("name"),
+        "configMapName": meta.get("name"),
+        "tags": _tags(job),
+        "startTime": job.get("status", {}).get("startTime") or meta.get("creationTimestamp"),
+        "completionTime": _completion_time(job, now) if finished else None,
+        "conditions": conditions_for(
+            seen.phase,
+            seen.reason,
+            seen.message,
+            generation=generation,
+            now=now,
+            previous=previous.get("conditions") or (),
+        ),
+        "failure": seen.failure.as_status() if seen.failure else None,
+        "image": seen.result.image(repository) if seen.result else None,
+        "digest": seen.result.digest if seen.result else None,
+        "size": seen.result.size if seen.result else None,
+        "sizeHuman": results.human_size(seen.result.size) if seen.result else None,
+    }
+    if seen.phase is Phase.SUCCEEDED and seen.result is not None:
+        patch["lastSuccessful"] = {
+            "image": patch["image"],
+            "digest": seen.result.digest,
+            "size": seen.result.size,
+            "sizeHuman": patch["sizeHuman"],
+            "generation": generation,
+            "completionTime": patch["completionTime"],
+        }
+    return patch
+
+
+def status_for_new_build(
+    plan: BuildPlan, *, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """The status of a build just started: Pending, the old result cleared."""
+    message = f"build {plan.build_id} started: job {plan.object_name}"
+    return {
+        "phase": str(Phase.PENDING),
+        "observedGeneration": plan.generation,
+        "buildId": plan.build_id,
+        "jobName": plan.object_name,
+        "configMapName": plan.object_name,
+        "tags": list(plan.spec.output.tags),
+        "startTime": now,
+        "completionTime": None,
+        "conditions": conditions_for(
+            Phase.PENDING,
+            Reason.PENDING,
+            message,
+            generation=plan.generation,
+            now=now,
+            previous=previous.get("conditions") or (),
+        ),
+        "failure": None,
+        "image": None,
+        "digest": None,
+        "size": None,
+        "sizeHuman": None,
+    }
+
+
+def status_for_invalid_spec(
+    *, generation: int, field: str, message: str, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Failed/InvalidSpec: what only the operator could judge, naming the field."""
+    text = f"{field}: {message}"
+    return {
+        "phase": str(Phase.FAILED),
+        "observedGeneration": generation,
+        "completionTime": now,
+        "conditions": conditions_for(
+            Phase.FAILED,
+            Reason.INVALID_SPEC,
+            text,
+            generation=generation,
+            now=now,
+            previous=previous.get("conditions") or (),
+        ),
+        "failure": {"reason": str(Reason.INVALID_SPEC), "message": text},
+        "image": None,
+        "digest": None,
+        "size": None,
+        "sizeHuman": None,
+    }
+
+
+def would_change(patch: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """True when applying `patch` to `current` would change something.
+
+    Conditions' times are compared too, but they only move with their status,
+    so an unchanged build yields no patch, and no write.
+    """
+    return any(_differs(value, current.get(key)) for key, value in patch.items())
+
+
+def _differs(wanted: Any, have: Any) -> bool:
+    if wanted is None:
+        return have is not None
+    if isinstance(wanted, Mapping) and isinstance(have, Mapping):
+        return any(_differs(v, have.get(k)) for k, v in wanted.items())
+    if isinstance(wanted, Sequence) and not isinstance(wanted, str):
+        return list(wanted) != list(have or [])
+    return bool(wanted != have)

@@ -1,0 +1,137 @@
+"""Job and Pod handlers: every change of a build's Job or Pod updates its GoImageBuild.
+
+The status is a pure function of the Job, its Pod and the status before; it is
+written only when it changes. Jobs of builds that are no longer current (an
+older generation, stopped or kept as history) never touch the status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from goimage.core import conditions, naming, status
+from goimage.handlers import indexes
+from goimage.handlers.clock import now
+from goimage.handlers.indexes import JOB_NAME_LABEL, MANAGED
+from goimage.k8s import api
+
+_FINISHED = (str(conditions.Phase.SUCCEEDED), str(conditions.Phase.FAILED))
+
+
+def _latest(items: Any) -> dict[str, Any] | None:
+    ordered = sorted(items, key=lambda o: o["metadata"].get("creationTimestamp") or "")
+    return ordered[-1] if ordered else None
+
+
+def _owner(goimagebuilds: kopf.Index[Any, Any], namespace: str, uid: str) -> dict[str, Any] | None:
+    return next(iter(goimagebuilds.get((namespace, uid), [])), None)
+
+
+def _current_build_id(owner: dict[str, Any]) -> str:
+    meta = owner["metadata"]
+    return naming.build_id(
+        int(meta.get("generation") or 1), naming.rebuild_token(meta.get("annotations"))
+    )
+
+
+def publish(
+    *,
+    namespace: str,
+    job: dict[str, Any] | None,
+    pod: dict[str, Any] | None,
+    goimagebuilds: kopf.Index[Any, Any],
+    logger: kopf.Logger,
+) -> None:
+    if job is None:
+        return
+    labels = job["metadata"].get("labels") or {}
+    owner = _owner(goimagebuilds, namespace, labels.get(naming.LABEL_BUILD_UID, ""))
+    if owner is None or labels.get(naming.LABEL_BUILD_ID) != _current_build_id(owner):
+        return
+    current = owner.get("status") or {}
+    patch = status.status_from_build(job=job, pod=pod, previous=current, now=now())
+    same_job = current.get("jobName") == job["metadata"]["name"]
+    if pod is None and same_job and current.get("phase") in _FINISHED:
+        return  # the pod is gone, but its result was read while it lived
+    if not status.would_change(patch, current):
+        return
+    name = owner["metadata"]["name"]
+    api.patch_build_status(namespace, name, patch)
+    if patch["phase"] != current.get("phase"):
+        _announce(owner, patch, logger)
+
+
+def _announce(owner: dict[str, Any], patch: dict[str, Any], logger: kopf.Logger) -> None:
+    meta = owner["metadata"]
+    ref = kopf.Body(
+        {
+            "apiVersion": naming.API_VERSION,
+            "kind": naming.KIND,
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+        }
+    )
+    ready = patch["conditions"][0]
+    phase = patch["phase"]
+    logger.info("build %s is %s: %s", patch.get("buildId"), phase, ready["message"])
+    if phase == str(conditions.Phase.FAILED):
+        kopf.warn(ref, reason=ready["reason"], message=ready["message"][:1024])
+    elif phase == str(conditions.Phase.SUCCEEDED):
+        kopf.info(ref, reason="BuildSucceeded", message=ready["message"])
+    elif phase == str(conditions.Phase.BUILDING):
+        kopf.info(ref, reason="Building", message=ready["message"])
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+def job_changed(
+    *,
+    type: str,
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    if type == "DELETED":
+        return
+    build_pods = indexes.lookup(kwargs, "build_pods")
+    job = {
+        "metadata": dict(body["metadata"]),
+        "spec": body.get("spec"),
+        "status": body.get("status"),
+    }
+    pod = _latest(build_pods.get((namespace, name), []))
+    publish(
+        namespace=namespace or "",
+        job=job,
+        pod=pod,
+        goimagebuilds=indexes.lookup(kwargs, "goimagebuilds"),
+        logger=logger,
+    )
+
+
+@kopf.on.event("v1", "pods", labels=MANAGED)
+def pod_changed(
+    *,
+    type: str,
+    namespace: str | None,
+    labels: kopf.Labels,
+    body: kopf.Body,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    if type == "DELETED":
+        return
+    build_jobs = indexes.lookup(kwargs, "build_jobs")
+    job_name = labels.get(JOB_NAME_LABEL)
+    jobs: Any = build_jobs.get((namespace, labels.get(naming.LABEL_BUILD_UID)), [])
+    job = next((j for j in jobs if j["metadata"]["name"] == job_name), None)
+    pod = {"metadata": dict(body["metadata"]), "status": body.get("status")}
+    publish(
+        namespace=namespace or "",
+        job=job,
+        pod=pod,
+        goimagebuilds=indexes.lookup(kwargs, "goimagebuilds"),
+        logger=logger,
+    )

@@ -1,0 +1,31 @@
+"""Operator start-up: kopf's settings, our settings, the API client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from goimage.config import load_settings
+from goimage.core import naming
+
+
+@kopf.on.startup()
+def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    # Keep kopf's bookkeeping under our own prefix, in annotations: the status
+    # schema is ours and structural, so kopf must not write into it.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=naming.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=naming.GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{naming.GROUP}/finalizer"
+    # Events: our own build transitions, plus kopf's warnings and errors only.
+    settings.posting.level = logging.WARNING
+    # Handlers are synchronous API calls; enough threads for bursts of builds.
+    settings.execution.max_workers = 20
+    settings.watching.server_timeout = 300
+    memo.settings = load_settings()
+    logger.info("settings: %s", memo.settings)

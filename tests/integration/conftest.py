@@ -1,0 +1,175 @@
+"""Fixtures for the integration tier: a real control plane and kubectl against it.
+
+The control plane is etcd, kube-apiserver and kube-controller-manager (the real
+Job controller and garbage collector; no scheduler, no kubelet), started once
+per session by ``cluster/control-plane.sh`` from the binaries ``make tools``
+builds into ``.tools/bin``. Set ``GOIMAGE_CONTROL_PLANE_DIR`` to a state folder
+to reuse a control plane across runs: it is started there if it is not
+running, and left running afterwards.
+
+Every test in this folder is marked ``integration``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import secrets
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
+CONTROL_PLANE_SCRIPT = REPO_ROOT / "cluster" / "control-plane.sh"
+REQUIRED_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+REUSE_ENV = "GOIMAGE_CONTROL_PLANE_DIR"
+
+# Generous: a cold start takes seconds, but CI machines have two busy cores.
+CONTROL_PLANE_TIMEOUT_S = 180
+KUBECTL_TIMEOUT_S = 120
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlPlane:
+    """A running control plane, as ``cluster/control-plane.sh up`` left it."""
+
+    state_dir: Path
+    kubeconfig: Path
+    apiserver: str
+    """The apiserver's URL, ``https://127.0.0.1:PORT``."""
+    env: dict[str, str]
+    """The environment for subprocesses: ours, with KUBECONFIG (and APISERVER) set."""
+
+
+class Kubectl(Protocol):
+    """Runs the built kubectl against the control plane; see the ``kubectl`` fixture."""
+
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder ``integration`` (the hook sees all items)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+def _control_plane_script(command: str, state_dir: Path) -> None:
+    try:
+        result = subprocess.run(
+            [str(CONTROL_PLANE_SCRIPT), command, str(state_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=CONTROL_PLANE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(
+            f"cluster/control-plane.sh {command} took over {CONTROL_PLANE_TIMEOUT_S}s;"
+            f" logs in {state_dir / 'logs'}\n{error.stderr!r}",
+            pytrace=False,
+        )
+    if result.returncode != 0:
+        pytest.fail(
+            f"cluster/control-plane.sh {command} {state_dir} exited {result.returncode}:\n"
+            f"{result.stdout}{result.stderr}",
+            pytrace=False,
+        )
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.lstrip().startswith("#"):
+            env[key.strip()] = value.strip()
+    return env
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver + kube-controller-manager for the whole session."""
+    missing = [name for name in REQUIRED_TOOLS if not os.access(TOOLS_BIN / name, os.X_OK)]
+    if missing:
+        pytest.fail(
+            f"tool binaries missing from {TOOLS_BIN}: {', '.join(missing)}; run `make tools`",
+            pytrace=False,
+        )
+    reuse = os.environ.get(REUSE_ENV)
+    state_dir = Path(reuse).resolve() if reuse else tmp_path_factory.mktemp("control-plane")
+    _control_plane_script("up", state_dir)
+    try:
+        written = _read_env_file(state_dir / "env")
+        yield ControlPlane(
+            state_dir=state_dir,
+            kubeconfig=Path(written["KUBECONFIG"]),
+            apiserver=written["APISERVER"],
+            env={**os.environ, **written},
+        )
+    finally:
+        if not reuse:
+            _control_plane_script("down", state_dir)
+
+
+@pytest.fixture(scope="session")
+def kubectl(control_plane: ControlPlane) -> Kubectl:
+    """``kubectl(*args, input=None, check=True)``: the built kubectl, output captured.
+
+    With ``check`` a non-zero exit fails the test with the command, stdout and
+    stderr.
+    """
+    binary = str(TOOLS_BIN / "kubectl")
+
+    def run(
+        *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [binary, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=control_plane.env,
+            check=False,
+            timeout=KUBECTL_TIMEOUT_S,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {shlex.join(args)} exited {result.returncode}\n"
+                f"--- stdout:\n{result.stdout}--- stderr:\n{result.stderr}"
+            )
+        return result
+
+    return run
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace named after the test, deleted (without waiting) after it.
+
+    Yielded once its default ServiceAccount exists, so Pods can be created in
+    it straight away.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug or 'test'}-{secrets.token_hex(3)}"
+    kubectl("create", "namespace", name)
+    try:
+        kubectl(
+            "wait",
+            "--for=create",
+            "--timeout=60s",
+            "--namespace",
+            name,
+            "serviceaccount/default",
+        )
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
