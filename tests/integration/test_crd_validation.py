@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -30,16 +28,6 @@ DIGEST = "sha256:" + "4f1c" * 16
 Manifest = dict[str, Any]
 
 
-class ControlPlane(Protocol):
-    """The part of the `control_plane` fixture this module uses."""
-
-    @property
-    def kubeconfig(self) -> Path: ...
-
-    @property
-    def env(self) -> dict[str, str]: ...
-
-
 class Kubectl(Protocol):
     """The `kubectl` fixture: runs kubectl against the control plane."""
 
@@ -48,48 +36,23 @@ class Kubectl(Protocol):
     ) -> subprocess.CompletedProcess[str]: ...
 
 
-def _kubectl_binary(env: dict[str, str]) -> str:
-    """kubectl from the project's tool folder, else from PATH."""
-    local = REPO_ROOT / ".tools" / "bin" / "kubectl"
-    if local.exists():
-        return str(local)
-    found = shutil.which("kubectl", path=env.get("PATH"))
-    assert found, "kubectl not found in .tools/bin or on PATH"
-    return found
-
-
 @pytest.fixture(scope="module")
-def crd_installed(control_plane: ControlPlane) -> None:
+def crd_installed(kubectl: Kubectl) -> None:
     """Apply manifests/crds/ and wait until the apiserver serves GoImageBuild.
 
-    Module-scoped and built on the session's `control_plane` (not on the
-    `kubectl` fixture, whose scope this module does not own). The CRD stays
-    installed afterwards: other modules of the session need it too, and
-    server-side apply makes installing it again a no-op.
+    The CRD stays installed afterwards: other modules of the session need it
+    too, and server-side apply makes installing it again a no-op.
     """
-    env = {**os.environ, **control_plane.env}
-    base = [_kubectl_binary(env), "--kubeconfig", str(control_plane.kubeconfig)]
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*base, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert done.returncode == 0, (
-            f"kubectl {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-        )
-        return done
-
     # The apiserver compiles every CEL rule and checks its estimated cost here:
-    # a rule over the cost limit makes this apply fail with the rule's path.
-    run(
+    # a rule over the cost limit makes this apply fail, naming the rule's path.
+    kubectl(
         "apply",
         "--server-side",
         "--force-conflicts",
-        "--field-manager=goimage-tests",
         "-f",
         str(CRD_DIR),
     )
-    run("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
 
 
 def _build(name: str = "app", **spec: Any) -> Manifest:
