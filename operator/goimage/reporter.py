@@ -27,7 +27,10 @@ def read_result(oci_layout: Path, digest_file: Path) -> results.BuildResult:
         raise results.ResultError(f"expected one image in {oci_layout}, found {len(descriptors)}")
     digest = results.check_digest(str(descriptors[0].get("digest", "")))
     algorithm, _, hex_digest = digest.partition(":")
-    manifest = json.loads((oci_layout / "blobs" / algorithm / hex_digest).read_bytes())
+    try:
+        manifest = json.loads((oci_layout / "blobs" / algorithm / hex_digest).read_bytes())
+    except (OSError, ValueError) as error:
+        raise results.ResultError(f"no manifest {digest} in {oci_layout}: {error}") from None
     try:
         pushed = results.check_digest(digest_file.read_text())
     except OSError as error:

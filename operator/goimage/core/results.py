@@ -70,7 +70,8 @@ def human_size(size: int) -> str:
     """Bytes in binary units with one decimal: 8123456 -> '7.7 MiB'."""
     value = float(size)
     for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
+        # Compare what is shown: 1048575 B is "1.0 MiB", not "1024.0 KiB".
+        if round(value, 1) < 1024 or unit == _UNITS[-1]:
             return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")

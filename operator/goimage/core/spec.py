@@ -9,6 +9,7 @@ field, or on values the schema cannot parse. Every refusal names the field.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ _GO_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+|rc[0-9]+)?$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _GIT_URL = re.compile(r"^https?://[^\s#]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# An image reference as FROM takes it: no spaces (which would add words to the
+# instruction) and no $ (which FROM would expand).
+_IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 # Characters that would end a Dockerfile line or a quoted value early.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -205,13 +209,18 @@ def parse_duration(value: str, *, field: str) -> int:
 
 def parse_size(value: object, *, field: str) -> int:
     """Bytes in a Kubernetes quantity such as 30Mi or 50M."""
+    if isinstance(value, bool):  # parse_quantity reads True as 1
+        raise SpecError(field, f"{value!r} is not a quantity such as 30Mi")
     try:
         quantity = parse_quantity(value)  # type: ignore[no-untyped-call]  # client lacks hints
     except ValueError as error:
         raise SpecError(field, f"{value!r} is not a quantity such as 30Mi: {error}") from None
     if quantity <= 0:
         raise SpecError(field, f"{value!r} must be more than zero")
-    return int(-(-quantity // 1))
+    # math.ceil, not -(-q // 1): parse_quantity gives a Decimal, whose // truncates
+    # toward zero, so "0.5" would become a budget of 0 bytes.
+    rounded: int = math.ceil(quantity)
+    return rounded
 
 
 def parse_spec(raw: Mapping[str, Any]) -> BuildSpec:
@@ -234,7 +243,11 @@ def _parse_source(raw: Mapping[str, Any]) -> Source:
     revision = _string(git_raw, "revision", path="spec.source.git")
     if revision and (revision.startswith("-") or any(c.isspace() for c in revision)):
         raise SpecError("spec.source.git.revision", f"{revision!r} is not a branch, tag or commit")
-    secret = _string(_mapping(git_raw, "secretRef", path="spec.source.git"), "name", path="")
+    secret = _string(
+        _mapping(git_raw, "secretRef", path="spec.source.git"),
+        "name",
+        path="spec.source.git.secretRef",
+    )
     context_dir = _relative_path(
         _string(raw, "contextDir", path="spec.source"), "spec.source.contextDir"
     )
@@ -265,7 +278,7 @@ def _parse_go(raw: Mapping[str, Any]) -> GoSpec:
         raise SpecError(f"{path}.cgo", "must be true or false")
     return GoSpec(
         version=version,
-        image=_string(raw, "image", path=path),
+        image=_image(raw, "image", path=path),
         package=package,
         binary_name=binary_name,
         ldflags=ldflags,
@@ -277,7 +290,7 @@ def _parse_go(raw: Mapping[str, Any]) -> GoSpec:
 
 def _parse_runtime(raw: Mapping[str, Any], *, cgo: bool) -> RuntimeSpec:
     path = "spec.runtime"
-    image = _string(raw, "image", path=path) or (LIBC_RUNTIME if cgo else STATIC_RUNTIME)
+    image = _image(raw, "image", path=path) or (LIBC_RUNTIME if cgo else STATIC_RUNTIME)
     user = _string(raw, "user", path=path) or DEFAULT_USER
     if not _USER.match(user):
         raise SpecError(f"{path}.user", f"{user!r} must be a numeric UID or UID:GID")
@@ -322,7 +335,9 @@ def _parse_output(raw: Mapping[str, Any]) -> OutputSpec:
     return OutputSpec(
         image=image,
         tags=tuple(dict.fromkeys(tags)),
-        push_secret_name=_string(_mapping(raw, "pushSecretRef", path=path), "name", path=""),
+        push_secret_name=_string(
+            _mapping(raw, "pushSecretRef", path=path), "name", path=f"{path}.pushSecretRef"
+        ),
         insecure=insecure,
         max_size=None if max_size is None else parse_size(max_size, field=f"{path}.maxSize"),
     )
@@ -370,6 +385,13 @@ def _parse_builder(raw: Mapping[str, Any]) -> BuilderSpec:
 
 def _check_combinations(spec: BuildSpec) -> None:
     """Rules that join two fields; the CRD's CEL rules say the same to the API server."""
+    # The name the binary gets when binaryName is unset comes from the package,
+    # contextDir or URL, which allow what a file name in RUN and COPY must not.
+    if not spec.go.binary_name and not _BINARY_NAME.match(default_binary_name(spec)):
+        raise SpecError(
+            "spec.go.binaryName",
+            f"the default name {default_binary_name(spec)!r} is not a file name; set binaryName",
+        )
     runtime = spec.runtime
     if runtime.packages and runtime.kind != "alpine":
         raise SpecError(
@@ -407,6 +429,14 @@ def _string(raw: Mapping[str, Any], key: str, *, path: str, required: bool = Fal
     if not isinstance(value, str):
         raise SpecError(name, "must be a string")
     _no_control(value, name)
+    return value
+
+
+def _image(raw: Mapping[str, Any], key: str, *, path: str) -> str:
+    """An image reference that goes into a FROM line, which cannot be quoted."""
+    value = _string(raw, key, path=path)
+    if value and not _IMAGE_REF.match(value):
+        raise SpecError(f"{path}.{key}", f"{value!r} is not an image reference")
     return value
 
 

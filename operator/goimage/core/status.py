@@ -157,9 +157,11 @@ def observe(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observatio
             return _succeeded(job, report)
         failure = _failed_container(pod, naming.CONTAINER_REPORT, report_terminated)
         return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
-    if build.get("state", {}).get("running") or build_terminated:
-        return Observation(Phase.BUILDING, Reason.BUILDING, "Kaniko is building the image")
+    # Checked before "building": a report step that cannot pull its image after
+    # Kaniko finished must say so, not look like a build that runs on.
     stuck = _waiting(pod)
+    if build.get("state", {}).get("running") or build_terminated:
+        return Observation(Phase.BUILDING, Reason.BUILDING, stuck or "Kaniko is building the image")
     if stuck:
         return Observation(Phase.PENDING, Reason.PENDING, stuck)
     return Observation(Phase.PENDING, Reason.PENDING, "the build pod is starting")
@@ -262,10 +264,13 @@ def status_for_invalid_spec(
 ) -> dict[str, Any]:
     """Failed/InvalidSpec: what only the operator could judge, naming the field."""
     text = f"{field}: {message}"
+    failure = {"reason": str(Reason.INVALID_SPEC), "message": text}
+    # The same refusal seen again (a resume, a restart) keeps its time: no new write.
+    same = previous.get("failure") == failure and previous.get("observedGeneration") == generation
     return {
         "phase": str(Phase.FAILED),
         "observedGeneration": generation,
-        "completionTime": now,
+        "completionTime": (previous.get("completionTime") if same else None) or now,
         "conditions": conditions_for(
             Phase.FAILED,
             Reason.INVALID_SPEC,
@@ -274,7 +279,7 @@ def status_for_invalid_spec(
             now=now,
             previous=previous.get("conditions") or (),
         ),
-        "failure": {"reason": str(Reason.INVALID_SPEC), "message": text},
+        "failure": failure,
         "image": None,
         "digest": None,
         "size": None,

@@ -1,0 +1,413 @@
+"""build_kaniko_job: Kaniko's flags, credentials, the report step and the Job around them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from tests.conftest import Golden
+from tests.unit import factories
+from tests.unit.factories import COMMIT, IMAGE
+
+from goimage.core import kaniko_job, naming
+from goimage.core.plan import BuildPlan, plan_build
+from goimage.core.settings import Settings
+
+SETTINGS = Settings()
+
+
+def job_for(
+    values: dict[str, Any] | None = None, settings: Settings = SETTINGS, **body_args: Any
+) -> dict[str, Any]:
+    return kaniko_job.build_kaniko_job(factories.plan(values, **body_args), settings)
+
+
+def full_plan() -> BuildPlan:
+    raw = factories.full_spec()
+    raw["output"]["insecure"] = True
+    return plan_build(factories.body(raw))
+
+
+def pod_spec(job: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = job["spec"]["template"]["spec"]
+    return spec
+
+
+def build_container(job: dict[str, Any]) -> dict[str, Any]:
+    (container,) = pod_spec(job)["initContainers"]
+    assert container["name"] == "build"
+    return container  # type: ignore[no-any-return]
+
+
+def report_container(job: dict[str, Any]) -> dict[str, Any]:
+    (container,) = pod_spec(job)["containers"]
+    assert container["name"] == "report"
+    return container  # type: ignore[no-any-return]
+
+
+def args_of(values: dict[str, Any] | None = None, settings: Settings = SETTINGS) -> list[str]:
+    return list(build_container(job_for(values, settings))["args"])
+
+
+def env_of(job: dict[str, Any]) -> dict[str, Any]:
+    return {item["name"]: item for item in build_container(job)["env"]}
+
+
+class TestGolden:
+    def test_default_job(self, golden: Golden) -> None:
+        golden("job/default.yaml", yaml.safe_dump(job_for(), sort_keys=True))
+
+    def test_full_job(self, golden: Golden) -> None:
+        settings = Settings(
+            kaniko_image="registry.example.com/kaniko:v1.28.0",
+            reporter_image="registry.example.com/goimage-operator:0.1.0",
+            registry_mirrors=("mirror.gcr.io", "mirror.example.com"),
+            registry_maps=("ghcr.io=ghcr-mirror.example.com",),
+            insecure_registries=("mirror.example.com",),
+        )
+        job = kaniko_job.build_kaniko_job(full_plan(), settings)
+        golden("job/full.yaml", yaml.safe_dump(job, sort_keys=True))
+
+
+class TestRevisions:
+    @pytest.mark.parametrize(
+        ("revision", "context", "flags"),
+        [
+            pytest.param("", "git://github.com/flarexes/gitback.git", [], id="none"),
+            pytest.param(
+                "main",
+                "git://github.com/flarexes/gitback.git",
+                ["--git=branch=main"],
+                id="branch",
+            ),
+            pytest.param(
+                "release/1.2",
+                "git://github.com/flarexes/gitback.git",
+                ["--git=branch=release/1.2"],
+                id="branch-with-slash",
+            ),
+            pytest.param(
+                "v1.2.3",
+                "git://github.com/flarexes/gitback.git",
+                ["--git=branch=v1.2.3"],
+                id="bare-tag",
+            ),
+            pytest.param(
+                "refs/tags/v1",
+                "git://github.com/flarexes/gitback.git#refs/tags/v1",
+                [],
+                id="full-ref",
+            ),
+            pytest.param(
+                COMMIT, f"git://github.com/flarexes/gitback.git#{COMMIT}", [], id="commit"
+            ),
+        ],
+    )
+    def test_revision(self, revision: str, context: str, flags: list[str]) -> None:
+        args = args_of({"source.git.revision": revision})
+        assert f"--context={context}" in args
+        assert [a for a in args if a.startswith("--git=")] == flags
+        assert len([a for a in args if a.startswith("--context=")]) == 1
+
+    def test_short_hex_is_a_branch_not_a_commit(self) -> None:
+        args = args_of({"source.git.revision": "4f1c2b3"})
+        assert "--git=branch=4f1c2b3" in args
+
+    @pytest.mark.parametrize(("scheme", "method"), [("https", "https"), ("http", "http")])
+    def test_pull_method_follows_the_url(self, scheme: str, method: str) -> None:
+        url = f"{scheme}://git.example.com:8080/team/app.git"
+        job = job_for({"source.git.url": url})
+        assert "--context=git://git.example.com:8080/team/app.git" in build_container(job)["args"]
+        assert env_of(job)["GIT_PULL_METHOD"] == {"name": "GIT_PULL_METHOD", "value": method}
+
+    def test_context_dir_is_a_sub_path(self) -> None:
+        args = args_of({"source.contextDir": "services/api/"})
+        assert "--context-sub-path=services/api" in args
+        assert not [a for a in args_of() if a.startswith("--context-sub-path")]
+
+
+class TestOutput:
+    def test_a_destination_per_tag(self) -> None:
+        args = args_of({"output.tags": ["v1.2.3", "latest", "v1.2.3"]})
+        assert [a for a in args if a.startswith("--destination=")] == [
+            f"--destination={IMAGE}:v1.2.3",
+            f"--destination={IMAGE}:latest",
+        ]
+
+    def test_kaniko_writes_digest_and_layout_where_report_reads(self) -> None:
+        job = job_for()
+        args = build_container(job)["args"]
+        assert "--digest-file=/goimage/out/digest" in args
+        assert "--oci-layout-path=/goimage/out/oci" in args
+        assert "--dockerfile=/goimage/dockerfile/Dockerfile" in args
+        assert report_container(job)["args"] == [
+            "--oci-layout=/goimage/out/oci",
+            "--digest-file=/goimage/out/digest",
+            f"--image={IMAGE}",
+        ]
+        assert report_container(job)["command"] == ["goimage-operator", "report"]
+
+    def test_cache_on_by_default_in_the_image_repo(self) -> None:
+        args = args_of()
+        assert "--cache=true" in args
+        assert f"--cache-repo={IMAGE}/cache" in args
+
+    def test_cache_repo_from_spec(self) -> None:
+        args = args_of({"builder.cache.repo": "registry.example.com/cache/x"})
+        assert "--cache-repo=registry.example.com/cache/x" in args
+
+    def test_cache_disabled(self) -> None:
+        args = args_of({"builder.cache.enabled": False})
+        assert not [a for a in args if a.startswith("--cache")]
+
+    def test_mirrors_spec_first_then_settings_without_duplicates(self) -> None:
+        settings = Settings(registry_mirrors=("mirror.gcr.io", "mirror.example.com"))
+        args = args_of(
+            {"builder.registryMirrors": ["local.mirror:5000", "mirror.gcr.io"]}, settings
+        )
+        assert [a for a in args if a.startswith("--registry-mirror=")] == [
+            "--registry-mirror=local.mirror:5000",
+            "--registry-mirror=mirror.gcr.io",
+            "--registry-mirror=mirror.example.com",
+        ]
+
+    def test_registry_maps_from_settings(self) -> None:
+        settings = Settings(registry_maps=("ghcr.io=ghcr.example.com", "quay.io=quay.example.com"))
+        args = args_of(None, settings)
+        assert [a for a in args if a.startswith("--registry-map=")] == [
+            "--registry-map=ghcr.io=ghcr.example.com",
+            "--registry-map=quay.io=quay.example.com",
+        ]
+
+    @pytest.mark.parametrize(
+        ("image", "host"),
+        [
+            ("registry.local:5000/team/app", "registry.local:5000"),
+            ("localhost:5000/app", "localhost:5000"),
+            ("localhost/app", "localhost"),
+            ("registry.example.com/team/app", "registry.example.com"),
+            ("team/app", "index.docker.io"),
+            ("app", "index.docker.io"),
+        ],
+    )
+    def test_insecure_output_registry(self, image: str, host: str) -> None:
+        args = args_of({"output.image": image, "output.insecure": True})
+        assert "--insecure" in args
+        assert [a for a in args if a.startswith("--insecure-registry=")] == [
+            f"--insecure-registry={host}"
+        ]
+        assert kaniko_job.registry_host(image) == host
+
+    def test_secure_by_default(self) -> None:
+        args = args_of()
+        assert not [a for a in args if a.startswith("--insecure")]
+
+    def test_insecure_registries_from_settings_deduplicated(self) -> None:
+        settings = Settings(insecure_registries=("registry.local:5000", "mirror.local"))
+        args = args_of(
+            {"output.image": "registry.local:5000/team/app", "output.insecure": True}, settings
+        )
+        assert [a for a in args if a.startswith("--insecure-registry=")] == [
+            "--insecure-registry=registry.local:5000",
+            "--insecure-registry=mirror.local",
+        ]
+        # Settings alone make pulls from a mirror insecure, not the push.
+        args = args_of(None, settings)
+        assert "--insecure" not in args
+        assert "--insecure-registry=mirror.local" in args
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (path, leaf) of a JSON-like document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{path}[{index}]")
+    else:
+        yield path, node
+
+
+class TestCredentials:
+    def test_git_secret_as_optional_secret_key_refs(self) -> None:
+        env = env_of(job_for({"source.git.secretRef": {"name": "git-auth"}}))
+        for variable, key in (
+            ("GIT_USERNAME", "username"),
+            ("GIT_PASSWORD", "password"),
+            ("GIT_TOKEN", "token"),
+        ):
+            assert env[variable] == {
+                "name": variable,
+                "valueFrom": {"secretKeyRef": {"name": "git-auth", "key": key, "optional": True}},
+            }
+
+    def test_no_git_credentials_without_a_secret(self) -> None:
+        assert set(env_of(job_for())) == {"GIT_PULL_METHOD"}
+
+    def test_push_secret_mounted_as_docker_config(self) -> None:
+        job = job_for({"output.pushSecretRef": {"name": "regcred"}})
+        mounts = {m["name"]: m for m in build_container(job)["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+        (name,) = [n for n, v in volumes.items() if "secret" in v]
+        assert volumes[name]["secret"] == {
+            "secretName": "regcred",
+            "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+        }
+        assert mounts[name]["mountPath"] == "/kaniko/.docker"
+        assert mounts[name]["readOnly"] is True
+        # The report step never sees the credentials.
+        assert name not in {m["name"] for m in report_container(job)["volumeMounts"]}
+
+    def test_no_secret_volume_without_a_push_secret(self) -> None:
+        job = job_for()
+        assert not [v for v in pod_spec(job)["volumes"] if "secret" in v]
+        assert "/kaniko/.docker" not in {
+            m["mountPath"] for m in build_container(job)["volumeMounts"]
+        }
+
+    def test_secrets_only_reach_the_build_pod_by_reference(self) -> None:
+        # The operator reads no Secret: the names appear only where the kubelet
+        # resolves them (secretKeyRef, a secret volume), nowhere in an arg.
+        job = job_for(
+            {"source.git.secretRef": {"name": "git-auth"}, "output.pushSecretRef": {"name": "reg"}}
+        )
+        places = sorted(path for path, leaf in walk(job) if leaf in ("git-auth", "reg"))
+        assert places == [
+            ".spec.template.spec.initContainers[0].env[1].valueFrom.secretKeyRef.name",
+            ".spec.template.spec.initContainers[0].env[2].valueFrom.secretKeyRef.name",
+            ".spec.template.spec.initContainers[0].env[3].valueFrom.secretKeyRef.name",
+            ".spec.template.spec.volumes[2].secret.secretName",
+        ]
+        assert "envFrom" not in build_container(job)
+        assert not any("secret" in a.lower() for a in build_container(job)["args"])
+
+
+class TestJob:
+    def test_deadline_is_the_timeout_and_no_retries(self) -> None:
+        job = job_for({"builder.timeout": "45m"})
+        assert job["spec"]["activeDeadlineSeconds"] == 2700
+        assert job["spec"]["backoffLimit"] == 0
+        assert pod_spec(job)["restartPolicy"] == "Never"
+        assert job_for()["spec"]["activeDeadlineSeconds"] == 1800
+
+    def test_builder_settings_passed_through(self) -> None:
+        job = kaniko_job.build_kaniko_job(full_plan(), SETTINGS)
+        spec = pod_spec(job)
+        assert build_container(job)["resources"] == {
+            "requests": {"cpu": "500m", "memory": "1Gi"},
+            "limits": {"memory": "4Gi"},
+        }
+        assert spec["serviceAccountName"] == "builder"
+        assert spec["nodeSelector"] == {"kubernetes.io/arch": "amd64", "pool": "builds"}
+        assert spec["tolerations"] == [
+            {"key": "builds", "operator": "Exists", "effect": "NoSchedule"},
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+        ]
+        assert build_container(job)["image"] == "gcr.io/kaniko-project/executor:v1.23.2"
+
+    def test_defaults_leave_scheduling_alone(self) -> None:
+        job = job_for()
+        spec = pod_spec(job)
+        for key in ("serviceAccountName", "nodeSelector", "tolerations"):
+            assert key not in spec
+        assert "resources" not in build_container(job)
+        assert build_container(job)["image"] == SETTINGS.kaniko_image
+        assert report_container(job)["image"] == SETTINGS.reporter_image
+
+    def test_images_from_settings(self) -> None:
+        settings = Settings(kaniko_image="k:1", reporter_image="r:1")
+        job = job_for(None, settings)
+        assert build_container(job)["image"] == "k:1"
+        assert report_container(job)["image"] == "r:1"
+
+    def test_labels_and_owner_on_job_and_pod(self) -> None:
+        job = job_for()
+        labels = {
+            "app.kubernetes.io/managed-by": "goimage-operator",
+            "app.kubernetes.io/component": "build",
+            "goimage.dev/goimagebuild": "gitback",
+            "goimage.dev/goimagebuild-uid": factories.UID,
+            "goimage.dev/generation": "3",
+            "goimage.dev/build-id": "3",
+        }
+        assert job["metadata"]["labels"] == labels
+        assert job["spec"]["template"]["metadata"]["labels"] == labels
+        (owner,) = job["metadata"]["ownerReferences"]
+        assert owner["controller"] is True
+        assert owner["uid"] == factories.UID
+        assert owner["kind"] == "GoImageBuild"
+        assert owner["apiVersion"] == "goimage.dev/v1alpha1"
+        assert job["metadata"]["namespace"] == "team-a"
+
+    def test_annotations_carry_what_status_needs(self) -> None:
+        job = job_for({"output.tags": ["v1", "latest"], "output.maxSize": "30Mi"})
+        annotations = job["metadata"]["annotations"]
+        assert annotations[naming.ANNOTATION_IMAGE] == IMAGE
+        assert json.loads(annotations[naming.ANNOTATION_TAGS]) == ["v1", "latest"]
+        assert annotations[naming.ANNOTATION_MAX_SIZE] == str(30 * 1024 * 1024)
+        assert naming.ANNOTATION_MAX_SIZE not in job_for()["metadata"]["annotations"]
+
+    def test_dockerfile_from_the_configmap_of_the_same_name(self) -> None:
+        job = job_for()
+        volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+        (cm,) = [v for v in volumes.values() if "configMap" in v]
+        assert cm["configMap"] == {"name": job["metadata"]["name"]}
+        mount = next(m for m in build_container(job)["volumeMounts"] if m["name"] == cm["name"])
+        assert mount == {"name": cm["name"], "mountPath": "/goimage/dockerfile", "readOnly": True}
+
+    def test_output_shared_through_an_empty_dir(self) -> None:
+        job = job_for()
+        (output,) = [v for v in pod_spec(job)["volumes"] if "emptyDir" in v]
+        build_mount = next(
+            m for m in build_container(job)["volumeMounts"] if m["name"] == output["name"]
+        )
+        report_mount = next(
+            m for m in report_container(job)["volumeMounts"] if m["name"] == output["name"]
+        )
+        assert build_mount["mountPath"] == report_mount["mountPath"] == "/goimage/out"
+        assert report_mount["readOnly"] is True
+
+    def test_same_input_same_job(self) -> None:
+        assert job_for(factories.full_spec()) == job_for(factories.full_spec())
+        first, second = factories.plan(), factories.plan()
+        assert first.object_name == second.object_name == "gitback-3"
+        assert job_for()["metadata"]["name"] == "gitback-3"
+
+    def test_new_generation_or_rebuild_new_job(self) -> None:
+        names = {
+            job_for()["metadata"]["name"],
+            job_for(generation=4)["metadata"]["name"],
+            job_for(annotations={naming.ANNOTATION_REBUILD: "1"})["metadata"]["name"],
+            job_for(annotations={naming.ANNOTATION_REBUILD: "2"})["metadata"]["name"],
+        }
+        assert len(names) == 4
+
+    def test_report_container_is_locked_down(self) -> None:
+        job = job_for()
+        context = report_container(job)["securityContext"]
+        assert context["runAsNonRoot"] is True
+        assert context["runAsUser"] != 0
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert "limits" in report_container(job)["resources"]
+
+    def test_pod_has_no_api_token_and_no_service_links(self) -> None:
+        spec = pod_spec(job_for())
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["enableServiceLinks"] is False
+        assert build_container(job_for())["securityContext"]["allowPrivilegeEscalation"] is False
+
+    def test_failure_logs_reach_the_termination_message(self) -> None:
+        job = job_for()
+        assert build_container(job)["terminationMessagePolicy"] == "FallbackToLogsOnError"
+        assert report_container(job)["terminationMessagePolicy"] == "FallbackToLogsOnError"
