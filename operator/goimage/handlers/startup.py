@@ -11,17 +11,22 @@ from goimage.config import load_settings
 from goimage.core import naming
 
 
+KOPF_PREFIX = f"kopf.{naming.GROUP}"
+
+
 @kopf.on.startup()
 def configure(
     settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
-    # Keep kopf's bookkeeping under our own prefix, in annotations: the status
-    # schema is ours and structural, so kopf must not write into it.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=naming.GROUP)
+    # Keep kopf's bookkeeping in annotations: the status schema is ours and
+    # structural, so kopf must not write into it. Under a prefix of its own:
+    # kopf hides annotations with its prefix from change detection, and
+    # goimage.dev/rebuild must stay visible.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=naming.GROUP, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
-    settings.persistence.finalizer = f"{naming.GROUP}/finalizer"
+    settings.persistence.finalizer = f"{KOPF_PREFIX}/finalizer"
     # Events: our own build transitions, plus kopf's warnings and errors only.
     settings.posting.level = logging.WARNING
     # Handlers are synchronous API calls; enough threads for bursts of builds.
