@@ -153,7 +153,7 @@ class TestShape:
         assert argv[:2] == ["go", "build"]
         assert "-trimpath" in argv
         assert f"-ldflags={spec.go.ldflags}" in argv
-        assert argv[argv.index("-o") + 1] == f"/out/{spec.binary_name}"
+        assert argv[argv.index("-o") + 1] == f"/out/bin/{spec.binary_name}"
         assert argv[-1] == spec.go.package
         if spec.go.tags:
             assert f"-tags={','.join(spec.go.tags)}" in argv
@@ -170,7 +170,7 @@ class TestShape:
         spec = parse(CASES[name])
         runtime = stages(render(CASES[name]))[-1]
         binary = f"/usr/local/bin/{spec.binary_name}"
-        assert ("COPY", f"--from=build /out/{spec.binary_name} {binary}") in runtime
+        assert ("COPY", f"--from=build /out/bin/{spec.binary_name} {binary}") in runtime
         assert ("USER", spec.runtime.user) in runtime
         entrypoints = [rest for keyword, rest in runtime if keyword == "ENTRYPOINT"]
         assert [json.loads(e) for e in entrypoints] == [[binary]]
@@ -194,7 +194,7 @@ class TestRuntimeKinds:
     def test_distroless_copies_only_the_binary(self) -> None:
         runtime = stages(render())[-1]
         copies = [rest for keyword, rest in runtime if keyword == "COPY"]
-        assert copies == ["--from=build /out/gitback /usr/local/bin/gitback"]
+        assert copies == ["--from=build /out/bin/gitback /usr/local/bin/gitback"]
         assert not [rest for keyword, rest in runtime if keyword == "RUN"]
 
     def test_scratch_gets_ca_certificates_and_the_user_from_the_builder(self) -> None:
@@ -244,7 +244,7 @@ class TestRuntimeKinds:
 
     def test_cgo_on_libc_base_builds_on_debian(self) -> None:
         build, runtime = stages(render({"go.cgo": True}))
-        assert build[0] == ("FROM", "golang:1.26 AS build")
+        assert build[0] == ("FROM", "golang:1.26-bookworm AS build")
         assert runtime[0] == ("FROM", "gcr.io/distroless/base-debian12:nonroot")
         assert not any("build-base" in rest for _, rest in build)
 
@@ -320,7 +320,7 @@ class TestQuoting:
         ldflags = f"-s -w -X main.v={value}"
         argv = build_line(render({"go.ldflags": ldflags}))
         assert f"-ldflags={ldflags}" in argv
-        assert argv[-3:] == ["-o", "/out/gitback", "."]
+        assert argv[-3:] == ["-o", "/out/bin/gitback", "."]
 
     def test_package_is_one_shell_word(self, value: str) -> None:
         # The package cannot hold spaces or '..'; anything else it may, quoted.

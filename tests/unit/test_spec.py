@@ -47,7 +47,7 @@ class TestDefaults:
         spec = parse({"go.cgo": True})
         assert spec.runtime.image == "gcr.io/distroless/base-debian12:nonroot"
         assert spec.runtime.kind == "distroless"
-        assert spec.builder_image == "golang:1.26"
+        assert spec.builder_image == "golang:1.26-bookworm"  # glibc no newer than the runtime's
 
     def test_cgo_on_alpine_builds_on_alpine(self) -> None:
         spec = parse({"go.cgo": True, "runtime.image": ALPINE})
@@ -512,3 +512,9 @@ class TestDurationAndSize:
     )
     def test_image_repository_name(self, image: str, name: str) -> None:
         assert specs.image_repository_name(image) == name
+
+
+def test_cgo_enabled_in_go_env_is_refused_in_favour_of_go_cgo() -> None:
+    with pytest.raises(specs.SpecError) as caught:
+        parse({"go.env": [{"name": "CGO_ENABLED", "value": "1"}]})
+    assert caught.value.field == "spec.go.env[0].name"

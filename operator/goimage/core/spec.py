@@ -166,6 +166,10 @@ class BuildSpec:
         # A cgo build for alpine must link against musl, so it builds on alpine too.
         if self.go.cgo and self.runtime.kind == "alpine":
             return f"golang:{self.go.version}-alpine"
+        # A cgo binary needs the runtime's glibc to be at least the builder's:
+        # build on the Debian release of the (default) debian12 runtime.
+        if self.go.cgo and "debian12" in self.runtime.image:
+            return f"golang:{self.go.version}-bookworm"
         return f"golang:{self.go.version}"
 
     @property
@@ -474,6 +478,8 @@ def _env(raw: Mapping[str, Any], path: str) -> tuple[EnvVar, ...]:
         if not isinstance(value, str):
             raise SpecError(f"{path}.env[{index}].value", "must be a string")
         _no_control(value, f"{path}.env[{index}].value")
+        if path == "spec.go" and name == "CGO_ENABLED":
+            raise SpecError(f"{path}.env[{index}].name", "set spec.go.cgo instead of CGO_ENABLED")
         env.append(EnvVar(name=name, value=value))
     return tuple(env)
 

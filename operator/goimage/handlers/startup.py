@@ -10,7 +10,6 @@ import kopf
 from goimage.config import load_settings
 from goimage.core import naming
 
-
 KOPF_PREFIX = f"kopf.{naming.GROUP}"
 
 

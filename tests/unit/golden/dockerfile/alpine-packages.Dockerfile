@@ -8,12 +8,12 @@ ENV CGO_ENABLED=0
 COPY go.mod go.sum* ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/gitback .
+RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/bin/gitback .
 
 # Runtime stage: the binary and little else.
 FROM alpine:3.20
 RUN apk add --no-cache ca-certificates tzdata
-COPY --from=build /out/gitback /usr/local/bin/gitback
+COPY --from=build /out/bin/gitback /usr/local/bin/gitback
 LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
 LABEL "org.opencontainers.image.title"="gitback"
 USER 65532:65532

@@ -2,17 +2,17 @@
 
 # Build stage: modules download into their own layer, which the layer cache
 # keeps until go.mod or go.sum change; a source-only change rebuilds from COPY.
-FROM golang:1.26 AS build
+FROM golang:1.26-bookworm AS build
 WORKDIR /src
 ENV CGO_ENABLED=1
 COPY go.mod go.sum* ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/gitback ./cmd/gitback
+RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/bin/gitback ./cmd/gitback
 
 # Runtime stage: the binary and little else.
 FROM gcr.io/distroless/base-debian12:nonroot
-COPY --from=build /out/gitback /usr/local/bin/gitback
+COPY --from=build /out/bin/gitback /usr/local/bin/gitback
 LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
 LABEL "org.opencontainers.image.title"="gitback"
 USER 65532:65532

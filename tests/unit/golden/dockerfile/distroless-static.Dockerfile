@@ -8,11 +8,11 @@ ENV CGO_ENABLED=0
 COPY go.mod go.sum* ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/gitback .
+RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/bin/gitback .
 
 # Runtime stage: the binary and little else.
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/gitback /usr/local/bin/gitback
+COPY --from=build /out/bin/gitback /usr/local/bin/gitback
 LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
 LABEL "org.opencontainers.image.title"="gitback"
 USER 65532:65532

@@ -11,11 +11,11 @@ ENV GOFLAGS="-mod=readonly"
 COPY go.mod go.sum* ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -buildvcs=false -ldflags='-s -w -X main.version=1.2.3' -tags=netgo,osusergo -o /out/gitback ./cmd/gitback
+RUN go build -trimpath -buildvcs=false -ldflags='-s -w -X main.version=1.2.3' -tags=netgo,osusergo -o /out/bin/gitback ./cmd/gitback
 
 # Runtime stage: the binary and little else.
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/gitback /usr/local/bin/gitback
+COPY --from=build /out/bin/gitback /usr/local/bin/gitback
 ENV GITBACK_HOME="/data"
 LABEL "org.opencontainers.image.licenses"="Apache-2.0"
 LABEL "org.opencontainers.image.revision"="4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c"

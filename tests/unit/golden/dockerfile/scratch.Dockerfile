@@ -8,7 +8,7 @@ ENV CGO_ENABLED=0
 COPY go.mod go.sum* ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/gitback ./cmd/gitback
+RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/bin/gitback ./cmd/gitback
 # scratch has no users: make the non-root one here and copy it over.
 RUN mkdir -p /out/etc \
  && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' > /out/etc/passwd \
@@ -19,7 +19,7 @@ FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/etc/passwd /etc/passwd
 COPY --from=build /out/etc/group /etc/group
-COPY --from=build /out/gitback /usr/local/bin/gitback
+COPY --from=build /out/bin/gitback /usr/local/bin/gitback
 LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
 LABEL "org.opencontainers.image.title"="gitback"
 USER 65532:65532
