@@ -13,7 +13,8 @@
 # env (KUBECONFIG=..., APISERVER=https://127.0.0.1:PORT), so several control
 # planes run side by side. Ports are picked free at the first `up` and kept for
 # later ones; ETCD_CLIENT_PORT, ETCD_PEER_PORT and APISERVER_PORT override
-# them. `up` returns once /readyz answers and the controller-manager has made
+# them (an override must be free; a recorded port that got taken is replaced).
+# `up` returns once /readyz answers and the controller-manager has made
 # the default ServiceAccount; if it cannot get there it stops what it started.
 #
 # Environment: GOIMAGE_TOOLS_BIN (default: the repo's .tools/bin),
@@ -31,6 +32,12 @@ export PATH="${tools_bin}:${PATH}"
 SERVICE_CIDR=10.0.0.0/24
 SERVICE_IP=10.0.0.1 # the first address of SERVICE_CIDR: the `kubernetes` Service
 COMPONENTS=(etcd kube-apiserver kube-controller-manager)
+# Port overrides, read before anything here assigns these names.
+declare -A PORT_OVERRIDES=(
+  [ETCD_CLIENT_PORT]="${ETCD_CLIENT_PORT:-}"
+  [ETCD_PEER_PORT]="${ETCD_PEER_PORT:-}"
+  [APISERVER_PORT]="${APISERVER_PORT:-}"
+)
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -38,7 +45,8 @@ die() { log "error: $*"; exit 1; }
 usage() { die "usage: $0 up|down|status STATE_DIR"; }
 [[ $# -eq 2 ]] || usage
 cmd="$1"
-mkdir -p "$2"
+[[ ${cmd} == up ]] && mkdir -p "$2"
+[[ -d $2 ]] || die "no such state dir: $2"
 state="$(cd "$2" && pwd)"
 pki="${state}/pki"
 
@@ -131,18 +139,34 @@ free_port() {
   echo "${port}"
 }
 
-choose_ports() {
-  if [[ -f ${state}/ports ]]; then
-    # shellcheck source=/dev/null
-    source "${state}/ports"
+# port_for NAME OVERRIDE RECORDED TAKEN...: the override from the environment
+# (which must be free), else the port an earlier `up` recorded if it is still
+# free, else a free one; never one of TAKEN.
+port_for() {
+  local name="$1" override="$2" recorded="$3"
+  shift 3
+  if [[ -n ${override} ]]; then
+    ! listening "${override}" || die "${name}=${override}: the port is in use"
+    echo "${override}"
+  elif [[ -n ${recorded} && " $* " != *" ${recorded} "* ]] && ! listening "${recorded}"; then
+    echo "${recorded}"
+  else
+    free_port "$@"
   fi
-  ETCD_CLIENT_PORT="${ETCD_CLIENT_PORT:-$(free_port)}"
-  ETCD_PEER_PORT="${ETCD_PEER_PORT:-$(free_port "${ETCD_CLIENT_PORT}")}"
-  APISERVER_PORT="${APISERVER_PORT:-$(free_port "${ETCD_CLIENT_PORT}" "${ETCD_PEER_PORT}")}"
-  local port
-  for port in "${ETCD_CLIENT_PORT}" "${ETCD_PEER_PORT}" "${APISERVER_PORT}"; do
-    ! listening "${port}" || die "port ${port} is in use (remove ${state}/ports or set the *_PORT variables)"
-  done
+}
+
+choose_ports() {
+  local key value
+  local -A recorded=()
+  if [[ -f ${state}/ports ]]; then
+    while IFS='=' read -r key value; do recorded[${key}]="${value}"; done <"${state}/ports"
+  fi
+  ETCD_CLIENT_PORT="$(port_for ETCD_CLIENT_PORT "${PORT_OVERRIDES[ETCD_CLIENT_PORT]}" \
+    "${recorded[ETCD_CLIENT_PORT]:-}")"
+  ETCD_PEER_PORT="$(port_for ETCD_PEER_PORT "${PORT_OVERRIDES[ETCD_PEER_PORT]}" \
+    "${recorded[ETCD_PEER_PORT]:-}" "${ETCD_CLIENT_PORT}")"
+  APISERVER_PORT="$(port_for APISERVER_PORT "${PORT_OVERRIDES[APISERVER_PORT]}" \
+    "${recorded[APISERVER_PORT]:-}" "${ETCD_CLIENT_PORT}" "${ETCD_PEER_PORT}")"
   cat >"${state}/ports" <<EOF
 ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT}
 ETCD_PEER_PORT=${ETCD_PEER_PORT}
@@ -224,13 +248,19 @@ EOF
 
 # --- health ------------------------------------------------------------------
 
-readyz() {
-  [[ -f ${state}/ports ]] || return 1
-  # shellcheck source=/dev/null
-  source "${state}/ports"
-  curl -fsS --max-time 2 --cacert "${pki}/ca.crt" --cert "${pki}/admin.crt" \
-    --key "${pki}/admin.key" "https://127.0.0.1:${APISERVER_PORT}/readyz" >/dev/null 2>&1
+# The apiserver port the last `up` recorded.
+apiserver_port() {
+  [[ -f ${state}/ports ]] && awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${state}/ports"
 }
+
+readyz() {
+  local port
+  port="$(apiserver_port)" && [[ -n ${port} ]] || return 1
+  curl -fsS --max-time 2 --cacert "${pki}/ca.crt" --cert "${pki}/admin.crt" \
+    --key "${pki}/admin.key" "https://127.0.0.1:${port}/readyz" >/dev/null 2>&1
+}
+
+etcd_healthy() { curl -fsS --max-time 1 -o /dev/null "$1/health" 2>/dev/null; }
 
 default_serviceaccount() {
   kubectl --kubeconfig "${state}/kubeconfig" --request-timeout=5s \
@@ -280,7 +310,7 @@ up() {
     [[ -x ${tools_bin}/${name} ]] || die "${tools_bin}/${name} is missing: run \`make tools\`"
   done
   if healthy; then
-    log "already up: APISERVER=https://127.0.0.1:${APISERVER_PORT} (${state})"
+    log "already up: APISERVER=https://127.0.0.1:$(apiserver_port) (${state})"
     return
   fi
   # Half up (a component died, or a run was cut short): start afresh on the
@@ -324,7 +354,7 @@ EOF
     --initial-cluster="default=${peer_url}" \
     --unsafe-no-fsync \
     --log-level=warn
-  wait_for "etcd" curl -fsS --max-time 1 -o /dev/null "${etcd_url}/health"
+  wait_for "etcd" etcd_healthy "${etcd_url}"
 
   log "starting kube-apiserver on https://127.0.0.1:${APISERVER_PORT}"
   # --endpoint-reconciler-type=none: the `kubernetes` Service's Endpoints would
