@@ -30,6 +30,12 @@ venv: $(BIN)/goimage-operator ## create the virtualenv and install the operator 
 tools: ## build etcd, kube-apiserver, kube-controller-manager, kubectl from pinned Go modules into .tools/bin
 	cluster/build-tools.sh $(TOOLS_DIR)
 
+CRD := manifests/crds/goimage.dev_goimagebuilds.yaml
+
+.PHONY: crds
+crds: ## copy the CRD (source of truth: manifests/crds) into the chart
+	cp $(CRD) charts/goimage-operator/crds/
+
 .PHONY: lint
 lint: venv ## ruff and mypy
 	$(BIN)/ruff check operator tests

@@ -173,3 +173,18 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
         yield name
     finally:
         kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+CRD_DIR = REPO_ROOT / "manifests" / "crds"
+CRD_NAME = "goimagebuilds.goimage.dev"
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> None:
+    """manifests/crds applied, and GoImageBuild served, for the rest of the session.
+
+    The API server compiles every CEL rule and checks its estimated cost here:
+    a rule over the cost limit makes this apply fail, naming the rule's path.
+    """
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")

@@ -14,45 +14,17 @@ import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
+from tests.integration.conftest import CRD_NAME, Kubectl
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CRD_DIR = REPO_ROOT / "manifests" / "crds"
-CRD_NAME = "goimagebuilds.goimage.dev"
 DIGEST = "sha256:" + "4f1c" * 16
 
 Manifest = dict[str, Any]
-
-
-class Kubectl(Protocol):
-    """The `kubectl` fixture: runs kubectl against the control plane."""
-
-    def __call__(
-        self, *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]: ...
-
-
-@pytest.fixture(scope="module")
-def crd_installed(kubectl: Kubectl) -> None:
-    """Apply manifests/crds/ and wait until the apiserver serves GoImageBuild.
-
-    The CRD stays installed afterwards: other modules of the session need it
-    too, and server-side apply makes installing it again a no-op.
-    """
-    # The apiserver compiles every CEL rule and checks its estimated cost here:
-    # a rule over the cost limit makes this apply fail, naming the rule's path.
-    kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        str(CRD_DIR),
-    )
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
 
 
 def _build(name: str = "app", **spec: Any) -> Manifest:
@@ -82,7 +54,7 @@ def _get(kubectl: Kubectl, namespace: str, name: str) -> Manifest:
     return got
 
 
-@pytest.mark.usefixtures("crd_installed")
+@pytest.mark.usefixtures("crd")
 def test_crd_is_established_with_its_names(kubectl: Kubectl) -> None:
     crd = json.loads(kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
 
@@ -101,7 +73,7 @@ def test_crd_is_established_with_its_names(kubectl: Kubectl) -> None:
     assert version["subresources"] == {"status": {}}
 
 
-@pytest.mark.usefixtures("crd_installed")
+@pytest.mark.usefixtures("crd")
 def test_minimal_build_is_accepted_and_defaulted(kubectl: Kubectl, namespace: str) -> None:
     _apply(kubectl, namespace, _build())
 
@@ -207,7 +179,7 @@ VALID_SPECS: list[Any] = [
 ]
 
 
-@pytest.mark.usefixtures("crd_installed")
+@pytest.mark.usefixtures("crd")
 @pytest.mark.parametrize("spec", VALID_SPECS)
 def test_valid_spec_is_accepted(kubectl: Kubectl, namespace: str, spec: Manifest) -> None:
     manifest = _build(**spec)
@@ -400,7 +372,7 @@ INVALID_SPECS: list[Any] = [
 ]
 
 
-@pytest.mark.usefixtures("crd_installed")
+@pytest.mark.usefixtures("crd")
 @pytest.mark.parametrize(("spec", "field", "phrase"), INVALID_SPECS)
 def test_invalid_spec_is_refused_naming_the_field(
     kubectl: Kubectl, namespace: str, spec: Manifest, field: str, phrase: str
@@ -414,7 +386,7 @@ def test_invalid_spec_is_refused_naming_the_field(
     assert missing.returncode != 0, "the refused GoImageBuild was stored"
 
 
-@pytest.mark.usefixtures("crd_installed")
+@pytest.mark.usefixtures("crd")
 def test_explain_prints_the_descriptions(kubectl: Kubectl) -> None:
     # The apiserver publishes a new CRD's OpenAPI a moment after Established.
     deadline = time.monotonic() + 60
@@ -473,7 +445,7 @@ FULL_STATUS: Manifest = {
 }
 
 
-@pytest.mark.usefixtures("crd_installed")
+@pytest.mark.usefixtures("crd")
 def test_status_keeps_every_field_and_printer_columns_show_it(
     kubectl: Kubectl, namespace: str
 ) -> None:
@@ -503,3 +475,11 @@ def test_status_keeps_every_field_and_printer_columns_show_it(
 
     # The category: `kubectl get builds` lists GoImageBuilds too.
     assert "app" in kubectl("get", "builds", "-n", namespace, "-o", "name").stdout
+
+
+@pytest.mark.usefixtures("crd")
+def test_every_example_is_accepted_by_the_api_server(kubectl: Kubectl, namespace: str) -> None:
+    examples = sorted((REPO_ROOT / "examples").glob("*/goimagebuild.yaml"))
+    assert examples, "examples/*/goimagebuild.yaml: the README's examples are tests"
+    for example in examples:
+        kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(example))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +17,9 @@ from tests.integration import kubelet_standin as kubelet
 from tests.integration.conftest import ControlPlane, Kubectl
 from tests.integration.operator_process import OperatorProcess, operator_env
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CRD_DIR = REPO_ROOT / "manifests" / "crds"
 REPOSITORY = "registry.invalid/team/hello"
 DIGEST = "sha256:" + "ab" * 32
 WAIT_S = 60
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: Kubectl) -> None:
-    kubectl("apply", "--server-side", "-f", str(CRD_DIR))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/goimagebuilds.goimage.dev")
 
 
 @pytest.fixture(scope="module")
