@@ -27,7 +27,7 @@ $(BIN)/goimage-operator: pyproject.toml
 venv: $(BIN)/goimage-operator ## create the virtualenv and install the operator with its dev tools
 
 .PHONY: tools
-tools: ## build etcd, kube-apiserver, kube-controller-manager, kubectl from pinned Go modules into .tools/bin
+tools: ## build etcd and the Kubernetes binaries (apiserver, controller-manager, scheduler, kubelet, kubectl) from pinned Go modules into .tools/bin
 	cluster/build-tools.sh $(TOOLS_DIR)
 
 CRD := manifests/crds/goimage.dev_goimagebuilds.yaml
