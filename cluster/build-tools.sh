@@ -5,9 +5,9 @@
 #   cluster/build-tools.sh DEST_DIR [NAME...]
 #
 # NAME is any of: etcd kube-apiserver kube-controller-manager kube-scheduler
-# kubelet kubectl (default: all of them).
+# kubelet kubectl helm crane (default: all of them).
 #
-# The versions live in the wrapper modules cluster/tools/{etcd,kube}/go.mod
+# The versions live in the wrapper modules cluster/tools/{etcd,kube,helm,crane}/go.mod
 # (with their go.sum): nothing here is fetched unpinned. Each binary gets a
 # stamp, DEST_DIR/stamps/NAME, recording what it was built from (module
 # version and a hash of the wrapper's go.mod, go.sum and build flags); a binary
@@ -16,7 +16,7 @@
 # shared packages once.
 set -euo pipefail
 
-ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm crane)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { printf 'build-tools: %s\n' "$*" >&2; }
@@ -52,6 +52,10 @@ kube_version="$(pinned kube k8s.io/kubernetes)"
 etcd_version="$(pinned etcd go.etcd.io/etcd/server/v3)"
 [[ -n ${kube_version} ]] || die "no k8s.io/kubernetes version in cluster/tools/kube/go.mod"
 [[ -n ${etcd_version} ]] || die "no go.etcd.io/etcd/server/v3 version in cluster/tools/etcd/go.mod"
+helm_version="$(pinned helm helm.sh/helm/v3)"
+crane_version="$(pinned crane github.com/google/go-containerregistry)"
+[[ -n ${helm_version} ]] || die "no helm.sh/helm/v3 version in cluster/tools/helm/go.mod"
+[[ -n ${crane_version} ]] || die "no go-containerregistry version in cluster/tools/crane/go.mod"
 
 # Version stamps, the way kubernetes' hack/lib/version.sh sets them; without
 # them every binary reports v0.0.0 and Helm's kubeVersion checks fail.
@@ -71,11 +75,37 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ldflags+=" -X ${pkg}.buildDate=${kube_build_date}"
 done
 etcd_ldflags="-s -w"
+# helm reports this version, and its kubeVersion checks read the server's.
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${helm_version}"
+crane_ldflags="-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${crane_version}"
 
-module_of() { [[ $1 == etcd ]] && echo etcd || echo kube; }
+module_of() {
+  case "$1" in
+    etcd | helm | crane) echo "$1" ;;
+    *) echo kube ;;
+  esac
+}
+version_of_module() {
+  case "$1" in
+    etcd) echo "${etcd_version}" ;;
+    helm) echo "${helm_version}" ;;
+    crane) echo "${crane_version}" ;;
+    *) echo "${kube_version}" ;;
+  esac
+}
+ldflags_of_module() {
+  case "$1" in
+    etcd) echo "${etcd_ldflags}" ;;
+    helm) echo "${helm_ldflags}" ;;
+    crane) echo "${crane_ldflags}" ;;
+    *) echo "${kube_ldflags}" ;;
+  esac
+}
 package_of() {
   case "$1" in
     etcd) echo go.etcd.io/etcd/server/v3 ;;
+    helm) echo helm.sh/helm/v3/cmd/helm ;;
+    crane) echo github.com/google/go-containerregistry/cmd/crane ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }
@@ -84,11 +114,8 @@ package_of() {
 stamp_of() {
   local name="$1" module version flags
   module="$(module_of "${name}")"
-  if [[ ${module} == etcd ]]; then
-    version="${etcd_version}" flags="${etcd_ldflags}"
-  else
-    version="${kube_version}" flags="${kube_ldflags}"
-  fi
+  version="$(version_of_module "${module}")"
+  flags="$(ldflags_of_module "${module}")"
   printf '%s %s %s\n' "${name}" "${version}" "$(
     cat "${here}/tools/${module}/go.mod" "${here}/tools/${module}/go.sum" - <<<"${flags} cgo=${CGO_ENABLED}" |
       sha256sum | cut -c1-16
@@ -105,13 +132,13 @@ up_to_date() {
 build() {
   local module="$1" flags start pkgs=() name
   shift
-  [[ ${module} == etcd ]] && flags="${etcd_ldflags}" || flags="${kube_ldflags}"
+  flags="$(ldflags_of_module "${module}")"
   for name in "$@"; do pkgs+=("$(package_of "${name}")"); done
   local scratch="${dest}/.build-${module}"
   rm -rf "${scratch}"
   mkdir -p "${scratch}"
   start=${SECONDS}
-  log "building $* ($([[ ${module} == etcd ]] && echo "etcd ${etcd_version}" || echo "k8s.io/kubernetes ${kube_version}")) ..."
+  log "building $* (${module} $(version_of_module "${module}")) ..."
   # A lone binary gets its name spelled out: etcd's main package is
   # go.etcd.io/etcd/server/v3, which go would name "server".
   local out="${scratch}/"
@@ -127,7 +154,7 @@ build() {
 
 total_start=${SECONDS}
 log "go: $(go version | cut -d' ' -f3-); into ${dest}/bin"
-for module in etcd kube; do
+for module in etcd kube helm crane; do
   todo=()
   for name in "${wanted[@]}"; do
     [[ $(module_of "${name}") == "${module}" ]] || continue
