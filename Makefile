@@ -54,6 +54,18 @@ test-integration: venv tools ## integration tier: the operator against etcd + ku
 test: lint test-unit test-integration ## every tier
 	@echo "make test: all tiers passed"
 
+.PHONY: cluster
+cluster: ## e2e tier's node: etcd, apiserver, controller-manager, scheduler, kubelet on containerd, registry, git server, GOPROXY, images (root; env in .cluster/env)
+	cluster/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## stop the e2e node and everything it started (keeps .cluster and the image cache)
+	cluster/cluster.sh down
+
+.PHONY: images
+images: ## build the e2e node's images locally (pause, Kaniko, golang, distroless, python base) and push them to its registry
+	cluster/cluster.sh images
+
 .PHONY: golden
 golden: venv ## rewrite the unit tier's golden files (review the diff)
 	$(BIN)/pytest tests/unit --update-golden
@@ -61,3 +73,60 @@ golden: venv ## rewrite the unit tier's golden files (review the diff)
 .PHONY: clean
 clean: ## remove the virtualenv and caches (keeps .tools)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- the chart and the plain install manifests ------------------------------------------------
+
+CHART := charts/goimage-operator
+INSTALL_YAML := manifests/install/goimage-operator.yaml
+# The chart reads no .Capabilities, so the render is the same for any
+# Kubernetes version; naming one keeps it so for any helm build (ours would
+# otherwise claim v1.20, below the chart's kubeVersion). tests/integration/
+# test_chart.py renders with the same arguments.
+CHART_KUBE_VERSION := 1.34.0
+RENDER_INSTALL := helm template goimage-operator $(CHART) --namespace goimage-system \
+	--include-crds --kube-version $(CHART_KUBE_VERSION)
+
+.PHONY: manifests
+manifests: crds ## render the chart (default values) into manifests/install, for `kubectl apply -k`
+	cluster/build-tools.sh $(TOOLS_DIR) helm
+	$(RENDER_INSTALL) >$(INSTALL_YAML)
+
+.PHONY: check-manifests
+check-manifests: ## fail if manifests/install differs from a fresh render of the chart
+	cluster/build-tools.sh $(TOOLS_DIR) helm
+	diff -u $(INSTALL_YAML) <($(RENDER_INSTALL)) || { echo "manifests/install is stale: run make manifests" >&2; exit 1; }
+
+.PHONY: helm-lint
+helm-lint: ## helm lint --strict: default values, and a watchNamespaces list
+	cluster/build-tools.sh $(TOOLS_DIR) helm
+	helm lint --strict --kube-version $(CHART_KUBE_VERSION) $(CHART)
+	helm lint --strict --kube-version $(CHART_KUBE_VERSION) --set 'watchNamespaces={team-a,team-b}' $(CHART)
+
+# Not run by CI (no Docker there): a local trial on kind, for users with Docker
+# and kind installed. See docs/install.md.
+KIND_CLUSTER ?= goimage
+KIND_IMAGE ?= goimage-operator:dev
+.PHONY: kind-demo
+kind-demo: ## (needs Docker and kind; not run by CI) build the operator image, load it into kind, install the chart
+	cluster/build-tools.sh $(TOOLS_DIR) helm kubectl
+	printf '%s\n' "$$KIND_DEMO_DOCKERFILE" | docker build --tag $(KIND_IMAGE) --file - .
+	kind get clusters | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER)
+	kind load docker-image $(KIND_IMAGE) --name $(KIND_CLUSTER)
+	kubectl --context kind-$(KIND_CLUSTER) apply --server-side --force-conflicts -f $(CHART)/crds/
+	helm upgrade --install goimage-operator $(CHART) --kube-context kind-$(KIND_CLUSTER) \
+		--namespace goimage-system --create-namespace --wait --timeout 5m \
+		--set image.repository=$(firstword $(subst :, ,$(KIND_IMAGE))) \
+		--set image.tag=$(lastword $(subst :, ,$(KIND_IMAGE))) --set image.pullPolicy=Never
+	kubectl --context kind-$(KIND_CLUSTER) -n goimage-system get pods
+
+# The operator's image for kind-demo: the package and its console script on a
+# slim Python, as UID 65532 (what the chart's securityContext expects).
+define KIND_DEMO_DOCKERFILE
+FROM python:3.11-slim
+COPY pyproject.toml README.md /src/
+COPY operator /src/operator
+RUN pip install --no-cache-dir /src && rm -rf /src
+USER 65532:65532
+ENTRYPOINT ["goimage-operator"]
+endef
+export KIND_DEMO_DOCKERFILE

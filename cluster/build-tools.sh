@@ -5,9 +5,10 @@
 #   cluster/build-tools.sh DEST_DIR [NAME...]
 #
 # NAME is any of: etcd kube-apiserver kube-controller-manager kube-scheduler
-# kubelet kubectl helm crane (default: all of them).
+# kubelet kubectl helm crane (default: all of them), or crictl, which is built
+# only when named (the e2e node's cluster/cluster.sh needs it; nothing else does).
 #
-# The versions live in the wrapper modules cluster/tools/{etcd,kube,helm,crane}/go.mod
+# The versions live in the wrapper modules cluster/tools/{etcd,kube,helm,crane,crictl}/go.mod
 # (with their go.sum): nothing here is fetched unpinned. Each binary gets a
 # stamp, DEST_DIR/stamps/NAME, recording what it was built from (module
 # version and a hash of the wrapper's go.mod, go.sum and build flags); a binary
@@ -17,18 +18,20 @@
 set -euo pipefail
 
 ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm crane)
+EXTRA_TOOLS=(crictl) # built only when named
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { printf 'build-tools: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-[[ $# -ge 1 ]] || die "usage: $0 DEST_DIR [$(IFS='|'; echo "${ALL_TOOLS[*]}")...]"
+[[ $# -ge 1 ]] || die "usage: $0 DEST_DIR [$(IFS='|'; echo "${ALL_TOOLS[*]} ${EXTRA_TOOLS[*]}")...]"
 dest="$1"
 shift
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${ALL_TOOLS[@]}")
 for name in "${wanted[@]}"; do
-  [[ " ${ALL_TOOLS[*]} " == *" ${name} "* ]] || die "unknown tool '${name}' (known: ${ALL_TOOLS[*]})"
+  [[ " ${ALL_TOOLS[*]} ${EXTRA_TOOLS[*]} " == *" ${name} "* ]] ||
+    die "unknown tool '${name}' (known: ${ALL_TOOLS[*]} ${EXTRA_TOOLS[*]})"
 done
 
 command -v go >/dev/null || die "go is not on PATH (Go 1.26 or newer is needed)"
@@ -56,6 +59,8 @@ helm_version="$(pinned helm helm.sh/helm/v3)"
 crane_version="$(pinned crane github.com/google/go-containerregistry)"
 [[ -n ${helm_version} ]] || die "no helm.sh/helm/v3 version in cluster/tools/helm/go.mod"
 [[ -n ${crane_version} ]] || die "no go-containerregistry version in cluster/tools/crane/go.mod"
+crictl_version="$(pinned crictl sigs.k8s.io/cri-tools)"
+[[ -n ${crictl_version} ]] || die "no sigs.k8s.io/cri-tools version in cluster/tools/crictl/go.mod"
 
 # Version stamps, the way kubernetes' hack/lib/version.sh sets them; without
 # them every binary reports v0.0.0 and Helm's kubeVersion checks fail.
@@ -78,10 +83,11 @@ etcd_ldflags="-s -w"
 # helm reports this version, and its kubeVersion checks read the server's.
 helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${helm_version}"
 crane_ldflags="-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${crane_version}"
+crictl_ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${crictl_version}"
 
 module_of() {
   case "$1" in
-    etcd | helm | crane) echo "$1" ;;
+    etcd | helm | crane | crictl) echo "$1" ;;
     *) echo kube ;;
   esac
 }
@@ -90,6 +96,7 @@ version_of_module() {
     etcd) echo "${etcd_version}" ;;
     helm) echo "${helm_version}" ;;
     crane) echo "${crane_version}" ;;
+    crictl) echo "${crictl_version}" ;;
     *) echo "${kube_version}" ;;
   esac
 }
@@ -98,6 +105,7 @@ ldflags_of_module() {
     etcd) echo "${etcd_ldflags}" ;;
     helm) echo "${helm_ldflags}" ;;
     crane) echo "${crane_ldflags}" ;;
+    crictl) echo "${crictl_ldflags}" ;;
     *) echo "${kube_ldflags}" ;;
   esac
 }
@@ -106,6 +114,7 @@ package_of() {
     etcd) echo go.etcd.io/etcd/server/v3 ;;
     helm) echo helm.sh/helm/v3/cmd/helm ;;
     crane) echo github.com/google/go-containerregistry/cmd/crane ;;
+    crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }
@@ -154,7 +163,7 @@ build() {
 
 total_start=${SECONDS}
 log "go: $(go version | cut -d' ' -f3-); into ${dest}/bin"
-for module in etcd kube helm crane; do
+for module in etcd kube helm crane crictl; do
   todo=()
   for name in "${wanted[@]}"; do
     [[ $(module_of "${name}") == "${module}" ]] || continue

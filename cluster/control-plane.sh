@@ -357,6 +357,8 @@ EOF
   wait_for "etcd" etcd_healthy "${etcd_url}"
 
   log "starting kube-apiserver on https://127.0.0.1:${APISERVER_PORT}"
+  # --kubelet-preferred-address-types: a node tier's kubelet is reached at its
+  # InternalIP (--node-ip); its hostname resolves nowhere.
   # --endpoint-reconciler-type=none: the `kubernetes` Service's Endpoints would
   # name 127.0.0.1, which Endpoints validation refuses (loopback), and the
   # apiserver would log that error every ten seconds.
@@ -375,6 +377,7 @@ EOF
     --service-account-signing-key-file="${pki}/sa.key" \
     --kubelet-client-certificate="${pki}/apiserver-kubelet-client.crt" \
     --kubelet-client-key="${pki}/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP \
     --endpoint-reconciler-type=none \
     --allow-privileged=true \
     --profiling=false \

@@ -32,7 +32,9 @@ def _run(args: argparse.Namespace) -> int:
     return runner.run(
         namespaces=args.namespace,
         liveness=args.liveness,
-        verbose=args.verbose,
+        metrics_port=args.metrics_port,
+        log_format=args.log_format,
+        log_level="debug" if args.verbose else args.log_level,
     )
 
 
@@ -49,9 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         help="watch this namespace (repeat for more); default: all namespaces",
     )
     run.add_argument(
-        "--liveness", default="", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+        "--liveness", default="", help="liveness endpoint, e.g. http://0.0.0.0:8081/healthz"
     )
-    run.add_argument("--verbose", action="store_true", help="debug logging")
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus /metrics here (0: off)"
+    )
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--log-level", choices=("debug", "info", "warning"), default="info")
+    run.add_argument("--verbose", action="store_true", help="the same as --log-level debug")
     run.set_defaults(handler=_run)
 
     report = commands.add_parser("report", help="the build pod's step that reports digest and size")

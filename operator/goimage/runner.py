@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+
 import kopf
+
+from goimage import metrics
 
 # Importing registers the handlers with kopf's default registry.
 from goimage.handlers import builds, children, indexes, startup
 
 HANDLER_MODULES = (builds, children, indexes, startup)
+LOG_FORMATS = {"text": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
+LOG_LEVELS = ("debug", "info", "warning")
 
 
-def run(*, namespaces: list[str], liveness: str, verbose: bool) -> int:
-    kopf.configure(verbose=verbose)
+def run(
+    *, namespaces: list[str], liveness: str, metrics_port: int, log_format: str, log_level: str
+) -> int:
+    kopf.configure(
+        verbose=log_level == "debug",
+        quiet=log_level == "warning",
+        log_format=LOG_FORMATS[log_format],
+        log_refkey="k8s" if log_format == "json" else None,
+    )
+    if log_level != "debug":
+        # The client logs every request at debug level, and nothing else of use.
+        logging.getLogger("urllib3").setLevel(logging.INFO)
+    if metrics_port:
+        metrics.serve(metrics_port)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

@@ -31,13 +31,15 @@ class OperatorProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.metrics_port = 0
 
     def start(self) -> None:
         port = _free_port()
+        self.metrics_port = _free_port()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "goimage.cli", "run", "--verbose",
-             "--liveness", f"http://127.0.0.1:{port}/healthz"],
+            [sys.executable, "-m", "goimage.cli", "run", "--log-level=debug", "--log-format=json",
+             f"--liveness=http://127.0.0.1:{port}/healthz", f"--metrics-port={self.metrics_port}"],
             env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -66,8 +68,18 @@ class OperatorProcess:
             self._log.close()
             self._log = None
 
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-20000:] if self.log_path.exists() else ""
+        """The log's end, whole lines only (for failure messages)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text if len(text) < 20000 else text[-20000:].partition("\n")[2]
+
+    def full_log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 def operator_env(base: dict[str, str]) -> dict[str, str]:

@@ -454,6 +454,58 @@ def test_invalid_spec_the_schema_cannot_see_is_failed_with_the_field(
     assert items(kubectl, namespace, "jobs") == []
 
 
-def test_operator_log_has_no_tracebacks(operator: OperatorProcess) -> None:
-    log = operator.log()
-    assert "Traceback" not in log, log
+def test_events_and_metrics_show_build_transitions(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(kubectl, namespace, build("hello"))
+    apply(kubectl, namespace, build("broken"))
+    for name in ("hello", "broken"):
+        job = current_job(kubectl, namespace, name, operator)
+        pod = kubelet.pod_of(kubectl, namespace, job["metadata"]["name"])
+        if name == "hello":
+            kubelet.succeed(
+                kubectl, pod, repository=REPOSITORY, digest=DIGEST, size=5 * 1024 * 1024
+            )
+        else:
+            kubelet.fail_build(kubectl, pod, log_tail="error pushing image: UNAUTHORIZED")
+    wait_phase(kubectl, namespace, "hello", "Succeeded", operator)
+    assert wait_phase(kubectl, namespace, "broken", "Failed", operator)["failure"]["reason"] == (
+        "PushFailed"
+    )
+
+    def reasons(name: str) -> set[str]:
+        out = kubectl(
+            "get", "events", "-n", namespace, "-o", "json",
+            "--field-selector", f"involvedObject.kind=GoImageBuild,involvedObject.name={name}",
+        ).stdout  # fmt: skip
+        return {event["reason"] for event in json.loads(out)["items"]}
+
+    wait_for("events", lambda: {"BuildStarted", "BuildSucceeded"} <= reasons("hello"), operator)
+    wait_for("events", lambda: {"BuildStarted", "PushFailed"} <= reasons("broken"), operator)
+
+    scraped = operator.metrics()
+    assert f'goimage_builds_started_total{{namespace="{namespace}"}} 2.0' in scraped
+    assert f'goimage_builds_succeeded_total{{namespace="{namespace}"}} 1.0' in scraped
+    assert (
+        f'goimage_builds_failed_total{{namespace="{namespace}",reason="PushFailed"}} 1.0' in scraped
+    )
+    assert "goimage_image_size_bytes_bucket" in scraped
+    assert "goimage_build_duration_seconds_count" in scraped
+
+
+def test_operator_logs_are_json_without_tracebacks(operator: OperatorProcess) -> None:
+    lines = [line for line in operator.full_log().splitlines() if line.strip()]
+    assert lines
+    errors = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"a log line that is not JSON: {line!r}") from None
+        # kopf's own request retries (a CRD just established answers 429 for a
+        # moment) are logged as errors and then succeed; anything else is ours.
+        retried = "will retry" in record["message"]
+        if record.get("severity") in ("error", "critical") and not retried:
+            errors.append(line)
+    assert not errors
+    assert "Traceback" not in operator.full_log()

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
+from goimage import metrics
 from goimage.core import history, naming, status
 from goimage.core.configmap import build_configmap
 from goimage.core.dockerfile import render_dockerfile
@@ -40,7 +42,8 @@ def _records(jobs: Any) -> list[history.BuildRecord]:
     ]
 
 
-def _start(plan: BuildPlan, settings: Settings, current: dict[str, Any]) -> None:
+def _start(plan: BuildPlan, settings: Settings, current: dict[str, Any]) -> bool:
+    """Start the build; False if its Job already existed (another event got there first)."""
     # Status first: a pod event of the new Job must never be overwritten by "Pending".
     if current.get("buildId") != plan.build_id:
         api.patch_build_status(
@@ -58,7 +61,7 @@ def _start(plan: BuildPlan, settings: Settings, current: dict[str, Any]) -> None
             dockerfile=dockerfile,
         )
     )
-    api.create_job(build_kaniko_job(plan, settings))
+    return api.create_job(build_kaniko_job(plan, settings))
 
 
 @kopf.on.resume(*RESOURCE, backoff=10)
@@ -93,11 +96,22 @@ def reconcile_build(
 
     settings: Settings = memo.settings
     jobs = list(indexes.lookup(kwargs, "build_jobs").get((namespace, uid), []))
-    if not any(job["metadata"]["name"] == plan.object_name for job in jobs):
-        _start(plan, settings, current)
+    started = not any(job["metadata"]["name"] == plan.object_name for job in jobs)
+    try:
+        started = started and _start(plan, settings, current)
+    except ApiException as error:
+        if not api.namespace_terminating(error):
+            raise
+        logger.info("namespace %s is being deleted: no build started", namespace)
+        return
+    if started:
+        metrics.build_started(namespace)
         logger.info("build %s started as job %s", plan.build_id, plan.object_name)
-        kopf.info(
-            body, reason="BuildStarted", message=f"build {plan.build_id}: job {plan.object_name}"
+        kopf.event(
+            body,
+            type="Normal",
+            reason="BuildStarted",
+            message=f"build {plan.build_id}: job {plan.object_name}",
         )
 
     for old in history.builds_to_remove(

@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from goimage import metrics
 from goimage.core import conditions, naming, status
 from goimage.handlers import indexes
 from goimage.handlers.clock import now
@@ -61,6 +62,7 @@ def publish(
     api.patch_build_status(namespace, name, patch)
     if patch["phase"] != current.get("phase"):
         _announce(owner, patch, logger)
+        metrics.build_finished(namespace, patch)
 
 
 def _announce(owner: dict[str, Any], patch: dict[str, Any], logger: kopf.Logger) -> None:
@@ -78,9 +80,9 @@ def _announce(owner: dict[str, Any], patch: dict[str, Any], logger: kopf.Logger)
     if phase == str(conditions.Phase.FAILED):
         kopf.warn(ref, reason=ready["reason"], message=ready["message"][:1024])
     elif phase == str(conditions.Phase.SUCCEEDED):
-        kopf.info(ref, reason="BuildSucceeded", message=ready["message"])
+        kopf.event(ref, type="Normal", reason="BuildSucceeded", message=ready["message"])
     elif phase == str(conditions.Phase.BUILDING):
-        kopf.info(ref, reason="Building", message=ready["message"])
+        kopf.event(ref, type="Normal", reason="Building", message=ready["message"])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)

@@ -26,7 +26,8 @@ def configure(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{KOPF_PREFIX}/finalizer"
-    # Events: our own build transitions, plus kopf's warnings and errors only.
+    # Events: our own build transitions (kopf.event, not subject to this level),
+    # plus kopf's own warnings and errors.
     settings.posting.level = logging.WARNING
     # Handlers are synchronous API calls; enough threads for bursts of builds.
     settings.execution.max_workers = 20

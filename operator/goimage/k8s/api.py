@@ -17,6 +17,7 @@ from goimage.core import naming
 
 _CONFLICT = 409
 _NOT_FOUND = 404
+_FORBIDDEN = 403
 
 
 @functools.cache
@@ -38,6 +39,11 @@ def batch() -> client.BatchV1Api:
 
 def custom() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(_api_client())
+
+
+def namespace_terminating(error: ApiException) -> bool:
+    """The namespace is being deleted: nothing more can be created in it, and that is fine."""
+    return error.status == _FORBIDDEN and "NamespaceTerminating" in str(error.body or "")
 
 
 def _create(call: Callable[..., Any], namespace: str, body: Mapping[str, Any]) -> bool:
