@@ -109,7 +109,7 @@ KIND_IMAGE ?= goimage-operator:dev
 .PHONY: kind-demo
 kind-demo: ## (needs Docker and kind; not run by CI) build the operator image, load it into kind, install the chart
 	cluster/build-tools.sh $(TOOLS_DIR) helm kubectl
-	printf '%s\n' "$$KIND_DEMO_DOCKERFILE" | docker build --tag $(KIND_IMAGE) --file - .
+	docker build --tag $(KIND_IMAGE) .
 	kind get clusters | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER)
 	kind load docker-image $(KIND_IMAGE) --name $(KIND_CLUSTER)
 	kubectl --context kind-$(KIND_CLUSTER) apply --server-side --force-conflicts -f $(CHART)/crds/
@@ -118,15 +118,3 @@ kind-demo: ## (needs Docker and kind; not run by CI) build the operator image, l
 		--set image.repository=$(firstword $(subst :, ,$(KIND_IMAGE))) \
 		--set image.tag=$(lastword $(subst :, ,$(KIND_IMAGE))) --set image.pullPolicy=Never
 	kubectl --context kind-$(KIND_CLUSTER) -n goimage-system get pods
-
-# The operator's image for kind-demo: the package and its console script on a
-# slim Python, as UID 65532 (what the chart's securityContext expects).
-define KIND_DEMO_DOCKERFILE
-FROM python:3.11-slim
-COPY pyproject.toml README.md /src/
-COPY operator /src/operator
-RUN pip install --no-cache-dir /src && rm -rf /src
-USER 65532:65532
-ENTRYPOINT ["goimage-operator"]
-endef
-export KIND_DEMO_DOCKERFILE

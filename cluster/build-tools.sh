@@ -82,6 +82,14 @@ done
 etcd_ldflags="-s -w"
 # helm reports this version, and its kubeVersion checks read the server's.
 helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${helm_version}"
+# Like helm's own Makefile: its default Kubernetes version (for `helm template`
+# and `helm lint` without a cluster) is that of the client-go it is built with.
+helm_kube_minor="$(pinned helm k8s.io/client-go)"
+helm_kube_minor="${helm_kube_minor#v0.}"
+helm_kube_minor="${helm_kube_minor%%.*}"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${helm_kube_minor}"
+done
 crane_ldflags="-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${crane_version}"
 crictl_ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${crictl_version}"
 
