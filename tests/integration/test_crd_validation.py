@@ -483,3 +483,17 @@ def test_every_example_is_accepted_by_the_api_server(kubectl: Kubectl, namespace
     assert examples, "examples/*/goimagebuild.yaml: the README's examples are tests"
     for example in examples:
         kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(example))
+
+
+@pytest.mark.usefixtures("crd")
+def test_a_new_build_reads_as_pending_until_the_operator_writes(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    # kstatus (Flux) would call an object without status "Current": the default
+    # status says "in progress" (observedGeneration 0 < generation 1) instead.
+    _apply(kubectl, namespace, _build("fresh"))
+    got = _get(kubectl, namespace, "fresh")
+    assert got["metadata"]["generation"] == 1
+    assert got["status"] == {"phase": "Pending", "observedGeneration": 0}
+    printed = kubectl("get", "gib", "fresh", "-n", namespace).stdout
+    assert "Pending" in printed

@@ -132,6 +132,11 @@ def test_no_status_yet_is_progressing(health: Health) -> None:
     assert health(build(None))["status"] == "Progressing"
 
 
+def test_the_crd_default_status_is_progressing(health: Health) -> None:
+    # What the API server shows before the operator's first write.
+    assert health(build({"phase": "Pending", "observedGeneration": 0}))["status"] == "Progressing"
+
+
 def test_an_empty_status_is_progressing(health: Health) -> None:
     assert health(build({}))["status"] == "Progressing"
 
