@@ -66,6 +66,18 @@ cluster-down: ## stop the e2e node and everything it started (keeps .cluster and
 images: ## build the e2e node's images locally (pause, Kaniko, golang, distroless, python base) and push them to its registry
 	cluster/cluster.sh images
 
+.PHONY: image
+image: venv tools ## build the operator's image from ./Dockerfile with Kaniko in the e2e cluster; prints it by digest
+	@mkdir -p .cluster && cluster/operator-image.sh | tee .cluster/operator-image
+
+.PHONY: deploy
+deploy: cluster image ## install the operator into the e2e cluster with the Helm chart
+	cluster/deploy.sh "$$(cat .cluster/operator-image)"
+
+.PHONY: demo
+demo: deploy ## the whole path: cluster, operator, a sample app built by Kaniko from a local git server, and run
+	cluster/demo.sh
+
 .PHONY: golden
 golden: venv ## rewrite the unit tier's golden files (review the diff)
 	$(BIN)/pytest tests/unit --update-golden

@@ -1,0 +1,286 @@
+"""The product, end to end: the operator (installed with its Helm chart, running
+in a pod under its own ServiceAccount) turns GoImageBuilds into images that
+Kaniko really clones, builds and pushes, and the status tells the truth about
+them: its digest and size are what the registry serves, and the image runs.
+
+Independent builds run side by side: one fixture applies them all, and the
+tests read the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.e2e.e2e_helpers import REPO_ROOT, Cluster, Kubectl, get_json, run_pod
+
+EXAMPLES = REPO_ROOT / "examples"
+BUILD_TIMEOUT_S = 900
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, kubectl: Kubectl) -> str:
+    """`make image` and `make deploy`: our image, built by Kaniko here, installed by Helm."""
+    built = subprocess.run(
+        [str(REPO_ROOT / "cluster" / "operator-image.sh")],
+        capture_output=True, text=True, check=False, timeout=1800, env=cluster.env,
+    )  # fmt: skip
+    assert built.returncode == 0, f"make image failed:\n{built.stderr[-6000:]}"
+    image = built.stdout.strip().splitlines()[-1]
+    deployed = subprocess.run(
+        [str(REPO_ROOT / "cluster" / "deploy.sh"), image],
+        capture_output=True, text=True, check=False, timeout=600, env=cluster.env,
+    )  # fmt: skip
+    assert deployed.returncode == 0, f"make deploy failed:\n{deployed.stderr[-6000:]}"
+    return image
+
+
+@dataclass
+class Build:
+    name: str
+    namespace: str
+    commit: str
+    status: dict[str, Any]
+    log: str  # the Kaniko container's log
+
+
+def example_spec(name: str, cluster: Cluster, repo: str, **overrides: Any) -> dict[str, Any]:
+    """examples/<name>/goimagebuild.yaml, pointed at this node (what the README shows runs here)."""
+    body: dict[str, Any] = yaml.safe_load((EXAMPLES / name / "goimagebuild.yaml").read_text())
+    spec = body["spec"]
+    spec["source"]["git"]["url"] = f"{cluster.git_server}/{repo}.git"
+    spec["output"]["image"] = f"{cluster.registry}/e2e/{repo}"
+    for var in spec.get("go", {}).get("env", []):
+        if var["name"] == "GOPROXY":
+            var["value"] = cluster.goproxy_url
+    for path, value in overrides.items():
+        target = spec
+        *parents, last = path.split(".")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    body["metadata"] = {"name": repo}
+    return body
+
+
+def publish(cluster: Cluster, tmp: Path, example: str, repo: str, edit: str = "") -> str:
+    """Serve examples/<example> (optionally with main.go's `edit` applied) as repo; its commit."""
+    source = tmp / repo
+    shutil.copytree(EXAMPLES / example, source)
+    if edit:
+        main = next(source.rglob("main.go"))
+        old, new = edit.split("=>")
+        text = main.read_text()
+        assert old in text
+        main.write_text(text.replace(old, new))
+    _, commit = cluster.publish(source, repo)
+    return commit
+
+
+def settle(kubectl: Kubectl, namespace: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each build's status once it is Succeeded or Failed at its current generation."""
+    deadline = time.monotonic() + BUILD_TIMEOUT_S
+    done: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline and len(done) < len(names):
+        for name in names:
+            if name in done:
+                continue
+            body = get_json(kubectl, "goimagebuild", name, "-n", namespace)
+            status = body.get("status") or {}
+            current = status.get("observedGeneration") == body["metadata"]["generation"]
+            if current and status.get("phase") in ("Succeeded", "Failed") and status.get("jobName"):
+                done[name] = status
+        time.sleep(2)
+    missing = sorted(set(names) - set(done))
+    if missing:
+        details = kubectl("get", "gib,jobs,pods", "-n", namespace, "-o", "wide", check=False).stdout
+        raise AssertionError(f"builds not finished in {BUILD_TIMEOUT_S}s: {missing}\n{details}")
+    return done
+
+
+def kaniko_log(kubectl: Kubectl, namespace: str, job: str) -> str:
+    return kubectl("logs", "-n", namespace, f"job/{job}", "-c", "build", check=False).stdout
+
+
+@pytest.fixture(scope="module")
+def batch(
+    operator: str, cluster: Cluster, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Build]]:
+    """Every independent build of this module, applied at once and waited for together."""
+    tmp = tmp_path_factory.mktemp("repos")
+    namespace = "e2e-builds"
+    kubectl("create", "namespace", namespace, check=False)
+    stamp = str(int(time.time()))
+    repos = {
+        key: f"{key}-{stamp}" for key in ("hello", "uuidgen", "broken", "badrev", "big", "slow")
+    }
+    commits = {
+        "hello": publish(cluster, tmp, "hello", repos["hello"]),
+        "uuidgen": publish(cluster, tmp, "uuidgen", repos["uuidgen"]),
+        "broken": publish(cluster, tmp, "hello", repos["broken"], "fmt.Printf(=>fmt.Printn("),
+        "badrev": publish(cluster, tmp, "hello", repos["badrev"]),
+        "big": publish(cluster, tmp, "hello", repos["big"]),
+        "slow": publish(cluster, tmp, "hello", repos["slow"]),
+    }
+    specs = {
+        "hello": example_spec(
+            "hello", cluster, repos["hello"], **{"output.tags": ["latest", "v1"]}
+        ),
+        "uuidgen": example_spec("uuidgen", cluster, repos["uuidgen"]),
+        "broken": example_spec("hello", cluster, repos["broken"]),
+        "badrev": example_spec(
+            "hello", cluster, repos["badrev"], **{"source.git.revision": "no-such-branch"}
+        ),
+        "big": example_spec("hello", cluster, repos["big"], **{"output.maxSize": "64Ki"}),
+        "slow": example_spec("hello", cluster, repos["slow"], **{"builder.timeout": "15s"}),
+    }
+    for body in specs.values():
+        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+    statuses = settle(kubectl, namespace, list(repos.values()))
+    yield {
+        key: Build(
+            name=repos[key],
+            namespace=namespace,
+            commit=commits[key],
+            status=statuses[repos[key]],
+            log=kaniko_log(kubectl, namespace, statuses[repos[key]]["jobName"]),
+        )
+        for key in repos
+    }
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def manifest_size(cluster: Cluster, reference: str) -> int:
+    manifest = json.loads(cluster.crane("manifest", reference))
+    return int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest["layers"])
+
+
+def assert_status_matches_registry(cluster: Cluster, build: Build) -> None:
+    status = build.status
+    assert status["phase"] == "Succeeded", status
+    repository = status["image"].split("@")[0]
+    for tag in status["tags"]:
+        assert cluster.crane("digest", f"{repository}:{tag}") == status["digest"], tag
+    assert status["image"] == f"{repository}@{status['digest']}"
+    assert status["size"] == manifest_size(cluster, status["image"])
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+
+
+def host_binary_size(example: str, tmp: Path) -> int:
+    """The same program built on the host as the template builds it: static and stripped."""
+    out = tmp / example
+    subprocess.run(
+        ["go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", str(out),
+         "./cmd/hello" if example == "hello" else "."],
+        cwd=EXAMPLES / example, check=True, timeout=300,
+        env={**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"},
+    )  # fmt: skip
+    return out.stat().st_size
+
+
+def test_stdlib_app_on_scratch(
+    batch: dict[str, Build], cluster: Cluster, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    build = batch["hello"]
+    assert_status_matches_registry(cluster, build)
+    assert build.status["tags"] == ["latest", "v1"]
+    # scratch: the binary, CA certificates and a passwd file; nothing else.
+    binary = host_binary_size("hello", tmp_path)
+    assert abs(build.status["size"] - binary) < 2 * MiB, (build.status["size"], binary)
+    phase, log = run_pod(kubectl, build.namespace, f"{build.name}-run", build.status["image"])
+    assert phase == "Succeeded"
+    assert log.startswith("hello, goimage-operator, from linux/amd64"), log
+
+
+def test_third_party_modules_on_distroless(
+    batch: dict[str, Build], cluster: Cluster, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    build = batch["uuidgen"]
+    assert_status_matches_registry(cluster, build)
+    assert build.status["tags"] == ["latest", "v1"]
+    binary = host_binary_size("uuidgen", tmp_path)
+    assert abs(build.status["size"] - binary) < 2 * MiB, (build.status["size"], binary)
+    assert "go: downloading github.com/google/uuid" in build.log or "go mod download" in build.log
+    phase, log = run_pod(kubectl, build.namespace, f"{build.name}-run", build.status["image"])
+    assert phase == "Succeeded"
+    assert log.strip() == "uuid(goimage-operator) = be683a70-2ec4-5b9c-b266-48c8c6a8045e"
+
+
+def test_compile_error_is_build_failed_with_the_compilers_message(batch: dict[str, Build]) -> None:
+    failure = batch["broken"].status["failure"]
+    assert failure["reason"] == "BuildFailed"
+    assert "undefined: fmt.Printn" in failure["message"]
+    assert "kubectl logs" in failure["message"]
+
+
+def test_bad_revision_is_source_failed(batch: dict[str, Build]) -> None:
+    failure = batch["badrev"].status["failure"]
+    assert failure["reason"] == "SourceFailed", failure
+    assert "no-such-branch" in failure["message"]
+
+
+def test_over_budget_is_image_too_large_and_still_shown(
+    batch: dict[str, Build], cluster: Cluster
+) -> None:
+    status = batch["big"].status
+    assert status["phase"] == "Failed"
+    assert status["failure"]["reason"] == "ImageTooLarge"
+    assert status["size"] > 64 * 1024
+    assert cluster.crane("digest", f"{status['image'].split('@')[0]}:latest") == status["digest"]
+    assert status["size"] == manifest_size(cluster, status["image"])
+
+
+def test_too_short_timeout_is_timeout(batch: dict[str, Build]) -> None:
+    failure = batch["slow"].status["failure"]
+    assert failure["reason"] == "Timeout", failure
+    assert "spec.builder.timeout" in failure["message"]
+
+
+def rebuild(kubectl: Kubectl, build: Build, token: str) -> dict[str, Any]:
+    before = build.status["jobName"]
+    kubectl("annotate", "--overwrite", "-n", build.namespace, "gib", build.name,
+            f"goimage.dev/rebuild={token}")  # fmt: skip
+    deadline = time.monotonic() + 60
+    while (
+        get_json(kubectl, "gib", build.name, "-n", build.namespace)["status"].get("jobName")
+        == before
+    ):
+        assert time.monotonic() < deadline, "the rebuild did not start"
+        time.sleep(1)
+    return settle(kubectl, build.namespace, [build.name])[build.name]
+
+
+def test_same_commit_twice_gives_the_same_digest(batch: dict[str, Build], kubectl: Kubectl) -> None:
+    build = batch["hello"]
+    again = rebuild(kubectl, build, "reproducible")
+    assert again["phase"] == "Succeeded"
+    assert again["digest"] == build.status["digest"]
+    assert again["jobName"] != build.status["jobName"]
+
+
+def test_warm_rebuild_after_a_source_change_reuses_the_module_layer(
+    batch: dict[str, Build], cluster: Cluster, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    build = batch["uuidgen"]
+    commit = publish(cluster, tmp_path, "uuidgen", build.name, 'Printf("uuid(=>Printf("UUID(')
+    assert commit != build.commit
+    again = rebuild(kubectl, build, "source-change")
+    assert again["phase"] == "Succeeded"
+    assert again["digest"] != build.status["digest"]
+    log = kaniko_log(kubectl, build.namespace, again["jobName"])
+    cached = [line for line in log.splitlines() if "Using caching version of cmd" in line]
+    assert any("go mod download" in line for line in cached), log[-3000:]
+    phase, out = run_pod(kubectl, build.namespace, f"{build.name}-run2", again["image"])
+    assert phase == "Succeeded"
+    assert out.startswith("UUID(goimage-operator)")
