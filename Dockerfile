@@ -26,6 +26,9 @@ RUN python3 -m venv /opt/goimage \
  && /opt/goimage/bin/python -m compileall -q /opt/goimage/lib
 
 FROM ${BASE_IMAGE}
+# A named non-root user: kopf (through getpass) asks who it runs as.
+RUN echo 'goimage:x:65532:65532:goimage-operator:/nonexistent:/usr/sbin/nologin' >>/etc/passwd \
+ && echo 'goimage:x:65532:' >>/etc/group
 COPY --from=build /opt/goimage /opt/goimage
 ENV PATH=/opt/goimage/bin:/usr/local/bin:/usr/bin:/bin \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -19,7 +19,8 @@ source "${CLUSTER_DIR}/env"
 export KUBECONFIG
 image="$1"
 repository="${image%@*}"
-repository="${repository%:*}"
+# Drop a tag, if any: only a ':' in the last path element is one (a registry has ports).
+[[ ${repository##*/} == *:* ]] && repository="${repository%:*}"
 digest="${image#*@}"
 chart="${GOIMAGE_ROOT}/charts/goimage-operator"
 

@@ -98,6 +98,7 @@ spec:
             - --build-arg=BASE_IMAGE=${PYTHON_BASE_IMAGE}
             - --build-arg=PIP_NO_INDEX=1
             - --build-arg=PIP_FIND_LINKS=http://${GATEWAY}:${WHEEL_PORT}/
+            - --build-arg=PIP_TRUSTED_HOST=${GATEWAY}
             - --insecure-registry=${REGISTRY}
             - --cache=true
             - --cache-repo=${REGISTRY}/goimage/cache
