@@ -33,7 +33,9 @@ kubectl -n "${NS}" apply -f "${CLUSTER_DIR}/demo-${APP}.yaml"
 say "following the build (kubectl -n ${NS} get gib ${APP} -w)"
 last=""
 for _ in $(seq 1 600); do
-  line="$(kubectl -n "${NS}" get gib "${APP}" --no-headers 2>/dev/null || true)"
+  line="$(kubectl -n "${NS}" get gib "${APP}" --no-headers \
+    -o custom-columns='NAME:.metadata.name,PHASE:.status.phase,READY:.status.conditions[?(@.type=="Ready")].message' \
+    2>/dev/null || true)"
   [[ ${line} == "${last}" ]] || { echo "${line}"; last="${line}"; }
   phase="$(kubectl -n "${NS}" get gib "${APP}" -o jsonpath='{.status.phase}')"
   [[ ${phase} == Succeeded || ${phase} == Failed ]] && break
