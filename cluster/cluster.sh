@@ -20,7 +20,10 @@
 # Pods reach this machine's own addresses only: iptables drops whatever they
 # send to be forwarded elsewhere (chain GOIMAGE-EGRESS), and their
 # resolv.conf names no nameserver, so a build that forgets the registry
-# mirror fails at once instead of reaching out. Images are made locally by
+# mirror fails at once instead of reaching out. They reach the apiserver
+# through the `kubernetes` Service (10.0.0.1:443), which iptables maps to the
+# apiserver on loopback; there is no kube-proxy, so no other Service has an
+# address that works, and no cluster DNS. Images are made locally by
 # cluster/images.sh (the pause image that containerd's sandboxes use among
 # them), never pulled; containerd's hosts.toml sends docker.io, gcr.io, ghcr.io,
 # quay.io and registry.k8s.io to the local registry too.
@@ -57,15 +60,16 @@ ensure_packages() {
   [[ ${#missing[@]} -gt 0 ]] || return 0
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq
-  # No service starts from the install: this script runs its own containerd,
-  # and on a machine with systemd the packaged one would start beside it.
+  # On a machine with systemd this also starts Debian's own containerd; ours
+  # has its own socket, root and state, so the two never meet.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 ensure_tools() {
+  local status=0 tool
   "${GOIMAGE_ROOT}/cluster/build-tools.sh" "${GOIMAGE_ROOT}/.tools" "${TOOLS[@]}" 2>&1 |
-    grep -v ': up to date' >&2 || true
-  local tool
+    { grep -v ': up to date' || true; } >&2 || status=$?
+  [[ ${status} -eq 0 ]] || die "cluster/build-tools.sh failed"
   for tool in "${TOOLS[@]}"; do [[ -x ${TOOLS_BIN}/${tool} ]] || die "${tool} was not built"; done
 }
 
@@ -106,8 +110,46 @@ egress_rules_present() {
     iptables -w -C "${CHAIN}" -m comment --comment "goimage: pods reach this machine only" -j DROP 2>/dev/null
 }
 
+# The `kubernetes` Service, for pods (an operator in a pod, say), without a
+# kube-proxy: the apiserver listens on loopback only, so TCP to
+# KUBERNETES_SERVICE_IP:443 from the bridge is DNATed to 127.0.0.1:APISERVER_PORT,
+# which the kernel allows for packets that arrive on the bridge once its
+# route_localnet is on. Loopback is reachable from the bridge through that DNAT
+# only (GOIMAGE-INPUT): never etcd or anything else on 127.0.0.1. The
+# apiserver's certificate names the Service's address, so TLS verifies.
+service_rules() {
+  local port
+  port="$(awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${CONTROL_PLANE_DIR}/ports")"
+  iptables -w -N GOIMAGE-INPUT 2>/dev/null || true
+  iptables -w -F GOIMAGE-INPUT
+  iptables -w -A GOIMAGE-INPUT -d 127.0.0.0/8 -m conntrack ! --ctstate DNAT \
+    -m comment --comment "goimage: loopback only through the kubernetes Service" -j DROP
+  iptables -w -C INPUT -i "${BRIDGE}" -j GOIMAGE-INPUT 2>/dev/null ||
+    iptables -w -I INPUT 1 -i "${BRIDGE}" -j GOIMAGE-INPUT
+  iptables -w -t nat -N GOIMAGE-SERVICES 2>/dev/null || true
+  iptables -w -t nat -F GOIMAGE-SERVICES
+  iptables -w -t nat -A GOIMAGE-SERVICES -d "${KUBERNETES_SERVICE_IP}/32" -p tcp --dport 443 \
+    -m comment --comment "goimage: the kubernetes Service" -j DNAT --to-destination "127.0.0.1:${port}"
+  iptables -w -t nat -C PREROUTING -i "${BRIDGE}" -j GOIMAGE-SERVICES 2>/dev/null ||
+    iptables -w -t nat -I PREROUTING 1 -i "${BRIDGE}" -j GOIMAGE-SERVICES
+  sysctl -qw "net.ipv4.conf.${BRIDGE}.route_localnet=1"
+}
+
+service_rules_present() {
+  iptables -w -t nat -C PREROUTING -i "${BRIDGE}" -j GOIMAGE-SERVICES 2>/dev/null &&
+    iptables -w -t nat -S GOIMAGE-SERVICES 2>/dev/null | grep -qF -- "--to-destination 127.0.0.1:$(
+      awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${CONTROL_PLANE_DIR}/ports"
+    )"
+}
+
 network_down() {
   local ipt
+  while iptables -w -t nat -D PREROUTING -i "${BRIDGE}" -j GOIMAGE-SERVICES 2>/dev/null; do :; done
+  iptables -w -t nat -F GOIMAGE-SERVICES 2>/dev/null || true
+  iptables -w -t nat -X GOIMAGE-SERVICES 2>/dev/null || true
+  while iptables -w -D INPUT -i "${BRIDGE}" -j GOIMAGE-INPUT 2>/dev/null; do :; done
+  iptables -w -F GOIMAGE-INPUT 2>/dev/null || true
+  iptables -w -X GOIMAGE-INPUT 2>/dev/null || true
   for ipt in iptables ip6tables; do
     while "${ipt}" -w -D FORWARD -i "${BRIDGE}" -j "${CHAIN}" 2>/dev/null; do :; done
     "${ipt}" -w -F "${CHAIN}" 2>/dev/null || true
@@ -150,6 +192,23 @@ subjectAltName=IP:${GATEWAY},DNS:${NODE_NAME},IP:127.0.0.1,DNS:localhost"
 }
 
 # --- containerd ----------------------------------------------------------------
+
+# What a daemon's behaviour depends on besides its command line: its config
+# files and certificates. A daemon started from other contents is restarted.
+config_files() {
+  case "$1" in
+    containerd) echo "${CONTAINERD_DIR}/config.toml" ;;
+    kubelet) echo "${KUBELET_DIR}/config.yaml" "${KUBELET_DIR}/kubeconfig" "${NODE_PKI}/done" ;;
+  esac
+}
+config_hash() {
+  # shellcheck disable=SC2046,SC2002 # one path per word; cat joins them
+  cat $(config_files "$1") | sha256sum | cut -c1-16
+}
+config_started() { config_hash "$1" >"${CLUSTER_DIR}/pids/$1.config"; }
+config_unchanged() {
+  [[ -f ${CLUSTER_DIR}/pids/$1.config && "$(<"${CLUSTER_DIR}/pids/$1.config")" == "$(config_hash "$1")" ]]
+}
 
 containerd_config() {
   local host
@@ -249,21 +308,32 @@ containerd_ready() { ctr --address "${CONTAINERD_SOCK}" version >/dev/null 2>&1;
 
 containerd_up() {
   containerd_config
-  if daemon_alive containerd && containerd_ready; then
-    # A running containerd keeps the config it started with; a changed file
-    # takes a restart (`cluster.sh down` first).
+  if daemon_alive containerd && containerd_ready && config_unchanged containerd; then
     return
   fi
+  # Stopped or changed: a restart leaves the containers running (their shims
+  # keep them), and the kubelet reconnects.
   daemon_stop containerd
   log "starting containerd (${CONTAINERD_SOCK})"
   daemon_start containerd containerd --config "${CONTAINERD_DIR}/config.toml"
+  config_started containerd
   wait_until 30 "containerd on ${CONTAINERD_SOCK}" containerd_ready
 }
 
 # The sandbox image, from the local registry into containerd's k8s.io
-# namespace (a no-op when it is there already).
-import_pause() {
+# namespace (a no-op when it is there already); and every other image of the
+# local registry that containerd holds under a tag the registry now gives
+# another digest (a rebuilt image): the kubelet would keep using the old one.
+refresh_images() {
+  local ref digest rest
   ctr_ images pull --plain-http "${PAUSE_IMAGE}" >/dev/null
+  while read -r ref _ digest rest; do
+    [[ ${ref} == "${REGISTRY}/"* && ${ref} != *@* && ${ref} != "${PAUSE_IMAGE}" ]] || continue
+    if [[ "$(crane --insecure digest "${ref}" 2>/dev/null)" != "${digest}" ]]; then
+      log "containerd: refreshing ${ref}"
+      ctr_ images pull --plain-http "${ref}" >/dev/null || log "warning: cannot refresh ${ref}"
+    fi
+  done < <(ctr_ images ls 2>/dev/null | tail -n +2)
 }
 
 # --- helpers on the gateway ------------------------------------------------------
@@ -276,7 +346,9 @@ registry_up() {
   ! listening_on "${REGISTRY}" || die "${REGISTRY} is taken by another process"
   mkdir -p "${REGISTRY_DATA}"
   log "starting the registry on ${REGISTRY} (blobs in ${REGISTRY_DATA})"
-  daemon_start registry crane registry serve --address "${REGISTRY}" --disk "${REGISTRY_DATA}"
+  # It holds an upload in memory until it is complete (a golang layer is
+  # hundreds of MiB); the limit makes it give that memory back soon after.
+  GOMEMLIMIT=256MiB daemon_start registry crane registry serve --address "${REGISTRY}" --disk "${REGISTRY_DATA}"
   wait_until 10 "the registry on ${REGISTRY}" registry_ready
 }
 
@@ -337,9 +409,8 @@ contexts:
 current-context: goimage-test
 EOF
   chmod 600 "${KUBELET_DIR}/kubeconfig"
-  # No nameserver: pods resolve nothing but /etc/hosts, so a name such as
-  # index.docker.io fails at once (the resolver's fallback, the pod's own
-  # loopback, refuses) and no query leaves the machine.
+  # For pods with dnsPolicy Default: no nameserver either (the resolver falls
+  # back to the pod's own loopback), so no query leaves the machine.
   printf '# pods resolve no names: see cluster/cluster.sh\noptions ndots:1\n' >"${KUBELET_DIR}/resolv.conf"
   cat >"${KUBELET_DIR}/config.yaml" <<EOF
 # Written by cluster/cluster.sh.
@@ -364,6 +435,10 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
 resolvConf: ${KUBELET_DIR}/resolv.conf
+# No cluster DNS runs; pods are pointed at their own loopback, where nothing
+# answers, so a name fails at once (and the kubelet does not warn about a
+# missing clusterDNS on every pod).
+clusterDNS: [127.0.0.1]
 clusterDomain: cluster.local
 podLogsDir: ${KUBELET_DIR}/pod-logs
 volumePluginDir: ${KUBELET_DIR}/volume-plugins
@@ -382,7 +457,8 @@ EOF
 
 kubelet_up() {
   kubelet_config
-  daemon_alive kubelet && return
+  daemon_alive kubelet && config_unchanged kubelet && return
+  daemon_stop kubelet
   log "starting kubelet (node ${NODE_NAME} on ${GATEWAY})"
   date -u +%s >"${KUBELET_DIR}/started"
   daemon_start kubelet kubelet \
@@ -392,14 +468,18 @@ kubelet_up() {
     --hostname-override="${NODE_NAME}" \
     --node-ip="${GATEWAY}" \
     --v=1
+  config_started kubelet
 }
 
 # Ready, as reported by the kubelet that runs now: after a restart the Node
 # keeps its old Ready=True until the new kubelet's first heartbeat.
 node_ready() {
   local ready heartbeat
-  read -r ready heartbeat < <(kubectl_ get node "${NODE_NAME}" -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}' 2>/dev/null) || return 1
-  [[ ${ready} == True && -n ${heartbeat} ]] &&
+  # (jsonpath prints no newline: read's status says nothing here.)
+  read -r ready heartbeat < <(kubectl_ get node "${NODE_NAME}" -o \
+    jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}' \
+    2>/dev/null) || true
+  [[ ${ready:-} == True && -n ${heartbeat:-} ]] &&
     (($(date -u -d "${heartbeat}" +%s) >= $(cat "${KUBELET_DIR}/started" 2>/dev/null || echo 0)))
 }
 
@@ -431,7 +511,7 @@ healthy() {
   local name
   for name in "${DAEMONS[@]}"; do daemon_alive "${name}" || return 1; done
   "${GOIMAGE_ROOT}/cluster/control-plane.sh" status "${CONTROL_PLANE_DIR}" 2>/dev/null &&
-    egress_rules_present && registry_ready && node_ready
+    egress_rules_present && service_rules_present && registry_ready && node_ready
 }
 
 # --- up, down --------------------------------------------------------------------
@@ -449,11 +529,12 @@ up() {
   # (7>&-: its daemons must not inherit our lock.)
   CONTROL_PLANE_EXTRA_SANS="IP:${GATEWAY}" CONTROL_PLANE_TIMEOUT="${READY_TIMEOUT}" \
     "${GOIMAGE_ROOT}/cluster/control-plane.sh" up "${CONTROL_PLANE_DIR}" 7>&-
+  service_rules
   node_pki
   containerd_up
   helpers_up
   "${GOIMAGE_ROOT}/cluster/images.sh"
-  import_pause
+  refresh_images
   scheduler_up
   kubelet_up
   wait_until "${READY_TIMEOUT}" "node ${NODE_NAME} to be Ready (see ${CLUSTER_DIR}/logs/kubelet.log)" node_ready
@@ -472,7 +553,7 @@ images_only() {
   bridge_up
   registry_up
   "${GOIMAGE_ROOT}/cluster/images.sh"
-  if daemon_alive containerd; then import_pause; fi
+  if daemon_alive containerd && containerd_ready; then refresh_images; fi
 }
 
 # Every pod sandbox through the CRI: stops its containers, tears its network

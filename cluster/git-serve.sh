@@ -7,7 +7,7 @@
 #   cluster/git-serve.sh stop               stop it
 #   cluster/git-serve.sh status             exit 0 if it serves
 #   cluster/git-serve.sh publish DIR NAME [BRANCH]
-#       commit the files of DIR (or, if DIR is a git work tree, its HEAD) to
+#       commit the files of DIR (or, if DIR is a git work tree's top, its HEAD) to
 #       branch BRANCH (default main) of the bare repository NAME.git, replacing
 #       what was there; prints the clone URL and the commit. Commits of a plain
 #       folder have a fixed author and date, so the same files give the same
@@ -50,7 +50,9 @@ publish() {
     mkdir -p "$(dirname "${bare}")"
     git init -q --bare --initial-branch="${branch}" "${bare}"
   fi
-  if git -C "${dir}" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # A work tree's own top folder: its HEAD. Any other folder (one inside a
+  # repository, such as examples/hello, too): its files.
+  if [[ "$(git -C "${dir}" rev-parse --show-toplevel 2>/dev/null)" == "$(cd "${dir}" && pwd -P)" ]]; then
     git -C "${dir}" push -q --force "${bare}" "HEAD:refs/heads/${branch}"
     commit="$(git -C "${dir}" rev-parse HEAD)"
   else

@@ -4,9 +4,10 @@
     httpd.py git    ADDRESS PORT ROOT   git's smart HTTP protocol, read-only, for
                                         the bare repositories under ROOT
                                         (through `git http-backend`)
-    httpd.py static ADDRESS PORT DIR    the files under DIR; a Go module cache's
-                                        cache/download folder served this way
-                                        is a GOPROXY
+    httpd.py static ADDRESS PORT DIR    the files under DIR (and folder listings);
+                                        a Go module cache's cache/download folder
+                                        served this way is a GOPROXY, a folder
+                                        of wheels a pip --find-links
 
 Started and stopped by cluster/cluster.sh (and cluster/git-serve.sh); bound to
 the pod bridge's gateway address, so pods and the host reach it and nothing
@@ -15,16 +16,17 @@ else does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import io
 import os
 import shutil
 import subprocess
 import sys
-from typing import BinaryIO
 
 
-def _read_chunked(stream: BinaryIO) -> bytes:
+def _read_chunked(stream: io.BufferedIOBase) -> bytes:
     body = bytearray()
     while True:
         size = int(stream.readline().split(b";", 1)[0].strip() or b"0", 16)
@@ -98,12 +100,9 @@ class GitHandler(http.server.BaseHTTPRequestHandler):
 
 
 class StaticHandler(http.server.SimpleHTTPRequestHandler):
-    server_version = "goimage-static"
+    """Files, and listings of folders (pip's --find-links reads those)."""
 
-    def list_directory(self, path: str | os.PathLike[str]) -> None:  # type: ignore[override]
-        # A GOPROXY answers 404 for what it does not have; a listing is noise.
-        self.send_error(404)
-        return None
+    server_version = "goimage-static"
 
 
 def main(argv: list[str]) -> int:
@@ -127,10 +126,8 @@ def main(argv: list[str]) -> int:
     server.daemon_threads = True
     sys.stderr.write(f"httpd: {mode} {root} on http://{address}:{port}\n")
     sys.stderr.flush()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -35,8 +35,16 @@ SUITE=bookworm
 # inputs give the same digests.
 export SOURCE_DATE_EPOCH=0
 
-# crane against the local plain-HTTP registry.
-crn() { crane --insecure "$@"; }
+# crane against the local plain-HTTP registry; its progress lines (a line a
+# blob) are shown only when it fails.
+crn() {
+  local err status=0
+  err="$(mktemp)"
+  crane --insecure "$@" 2>"${err}" || status=$?
+  [[ ${status} -eq 0 ]] || cat "${err}" >&2
+  rm -f "${err}"
+  return "${status}"
+}
 
 # The Debian mirror apt uses here (deb822 or one-line sources), else Debian's CDN.
 debian_mirror() {
@@ -48,7 +56,11 @@ debian_mirror() {
 
 go_version() { go env GOVERSION; }     # go1.26.8
 go_minor() { go_version | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/'; } # 1.26
-kube_module_dir() { (cd "${GOIMAGE_ROOT}/cluster/tools/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes); }
+# Where the pinned k8s.io/kubernetes module is (downloaded if it is not yet).
+kube_module_dir() {
+  (cd "${GOIMAGE_ROOT}/cluster/tools/kube" && go mod download -json k8s.io/kubernetes) |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
 kaniko_version() { awk -v m="${KANIKO_MODULE}" '$1 == m { print $2; exit }' "${GOIMAGE_ROOT}/cluster/tools/kaniko/go.mod"; }
 
 # mklayer DIR OUT.tar.gz: DIR's contents as a layer, entries sorted and named
@@ -152,9 +164,10 @@ build_kaniko() {
   cp /etc/ssl/certs/ca-certificates.crt "${work}/root/kaniko/ssl/certs/ca-certificates.crt"
   printf 'hosts: files dns\n' >"${work}/root/etc/nsswitch.conf"
   mklayer "${work}/root" "${work}/layer.tar.gz"
-  # The config of upstream's deploy/Dockerfile.
+  # The config of upstream's deploy/Dockerfile (ENV USER=root; the user by
+  # number: the image has no /etc/passwd for containerd to look "root" up in).
   assemble "$(tags_kaniko | head -n1)" \
-    --entrypoint=/kaniko/executor --workdir=/workspace --user=root \
+    --entrypoint=/kaniko/executor --workdir=/workspace --user=0 \
     -e HOME=/root -e USER=root -e PATH=/usr/local/bin:/kaniko \
     -e SSL_CERT_DIR=/kaniko/ssl/certs -e DOCKER_CONFIG=/kaniko/.docker/ \
     -e DOCKER_CREDENTIAL_GCR_CONFIG=/kaniko/.config/gcloud/docker_credential_gcr_config.json \

@@ -25,6 +25,9 @@ REGISTRY="${GATEWAY}:5000"
 GIT_PORT=8418
 GOPROXY_PORT=8419
 NODE_NAME=goimage-node
+# The `kubernetes` Service's address (control-plane.sh's SERVICE_IP): pods
+# reach the apiserver there (see cluster.sh's service_rules).
+KUBERNETES_SERVICE_IP=10.0.0.1
 PAUSE_IMAGE="${REGISTRY}/pause:3.10.1"
 
 CONTAINERD_DIR="${CLUSTER_DIR}/containerd"
@@ -88,7 +91,7 @@ daemon_stop() {
       sleep 0.2
     fi
   fi
-  rm -f "${CLUSTER_DIR}/pids/${name}.pid" "${CLUSTER_DIR}/pids/${name}.cmd"
+  rm -f "${CLUSTER_DIR}/pids/${name}".{pid,cmd,config}
 }
 
 # wait_until SECONDS WHAT COMMAND...: poll COMMAND; on timeout, fail naming WHAT.
