@@ -47,6 +47,7 @@ NAMESPACED_ALLOWED: tuple[tuple[str, str, str], ...] = (
     ("update", "goimagebuilds.goimage.dev", "finalizers"),
     *((verb, "jobs.batch", "") for verb in ("get", "list", "watch", "create", "delete")),
     *((verb, "pods", "") for verb in ("get", "list", "watch")),
+    ("get", "pods", "log"),
     *((verb, "configmaps", "") for verb in ("create", "delete")),
     *((verb, "events", "") for verb in ("create", "patch")),
 )

@@ -91,3 +91,35 @@ def test_one_long_line_is_cut_from_the_front() -> None:
 def test_failure_as_status() -> None:
     failure = failures.Failure(Reason.PUSH_FAILED, "denied")
     assert failure.as_status() == {"reason": "PushFailed", "message": "denied"}
+
+
+KANIKO_USAGE_TAIL = """      --skip-unused-stages                        Build only used stages
+  -v, --verbosity string                          Log level (trace, debug, info, warn, error, fatal, panic) (default "info")
+
+Use "executor [command] --help" for more information about a command.
+"""
+
+KANIKO_FULL_LOG = (
+    """Enumerating objects: 5, done.
+Error: error resolving source context: invalid branch: no-such-branch
+Usage:
+  executor [flags]
+  executor [command]
+"""
+    + KANIKO_USAGE_TAIL
+)
+
+
+def test_a_usage_only_tail_is_a_source_failure_whose_error_must_be_read_from_the_log() -> None:
+    assert failures.shows_only_usage(KANIKO_USAGE_TAIL)
+    assert failures.classify_build_log(KANIKO_USAGE_TAIL) is Reason.SOURCE_FAILED
+    error = failures.without_usage(KANIKO_FULL_LOG)
+    assert "invalid branch: no-such-branch" in error
+    assert "executor [flags]" not in error
+    assert failures.classify_build_log(error) is Reason.SOURCE_FAILED
+
+
+def test_a_tail_with_the_error_needs_no_log() -> None:
+    tail = "error building image: exit status 1\n" + KANIKO_USAGE_TAIL
+    assert not failures.shows_only_usage(tail)
+    assert failures.without_usage("no usage here") == "no usage here"

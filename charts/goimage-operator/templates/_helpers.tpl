@@ -97,6 +97,11 @@ writes to Pods.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
+# A failed build's log, read once, when Kaniko's usage text has pushed its
+# error out of the termination message (a source that cannot be cloned).
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 # The rendered Dockerfile: written and removed, never read back.
 - apiGroups: [""]
   resources: ["configmaps"]

@@ -41,12 +41,33 @@ class Failure:
         return {"reason": str(self.reason), "message": self.message}
 
 
+# Kaniko (cobra) prints its usage after an error in flag or source checks; the
+# usage is longer than the kubelet's 80-line tail, so the error itself is cut.
+_KANIKO_USAGE = 'Use "executor [command] --help"'
+_USAGE_START = re.compile(r"^Usage:\s*$", re.MULTILINE)
+
+
 def classify_build_log(log_tail: str) -> Reason:
     lowered = log_tail.lower()
     for marker, reason in _KANIKO_STAGES:
         if marker in lowered:
             return reason
+    if _KANIKO_USAGE in log_tail:
+        # Only the checks before the build print usage; with the flags the
+        # operator sets, what fails there is the git source.
+        return Reason.SOURCE_FAILED
     return Reason.BUILD_FAILED
+
+
+def shows_only_usage(log_tail: str) -> bool:
+    """True when the tail is Kaniko's usage text without the error that caused it."""
+    return _KANIKO_USAGE in log_tail and not any(m in log_tail.lower() for m, _ in _KANIKO_STAGES)
+
+
+def without_usage(log: str) -> str:
+    """The log up to Kaniko's usage text: the part that says what went wrong."""
+    match = _USAGE_START.search(log)
+    return log[: match.start()] if match else log
 
 
 def summarize(log_tail: str, *, hint: str = "", limit: int = MESSAGE_LIMIT) -> str:

@@ -7,12 +7,13 @@ older generation, stopped or kept as history) never touch the status.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import kopf
 
 from goimage import metrics
-from goimage.core import conditions, naming, status
+from goimage.core import conditions, failures, naming, status
 from goimage.handlers import indexes
 from goimage.handlers.clock import now
 from goimage.handlers.indexes import JOB_NAME_LABEL, MANAGED
@@ -52,6 +53,8 @@ def publish(
     if owner is None or labels.get(naming.LABEL_BUILD_ID) != _current_build_id(owner):
         return
     current = owner.get("status") or {}
+    if pod is not None and current.get("phase") not in _FINISHED:
+        pod = _with_build_error(pod)
     patch = status.status_from_build(job=job, pod=pod, previous=current, now=now())
     same_job = current.get("jobName") == job["metadata"]["name"]
     if pod is None and same_job and current.get("phase") in _FINISHED:
@@ -63,6 +66,28 @@ def publish(
     if patch["phase"] != current.get("phase"):
         _announce(owner, patch, logger)
         metrics.build_finished(namespace, patch)
+
+
+def _with_build_error(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod, with the build step's error restored when its usage text hid it.
+
+    Reads the log once per failed build (the status is Failed afterwards).
+    """
+    statuses = pod.get("status", {}).get("initContainerStatuses") or []
+    build = next((c for c in statuses if c.get("name") == naming.CONTAINER_BUILD), None)
+    terminated = ((build or {}).get("state") or {}).get("terminated") or {}
+    if not failures.shows_only_usage(terminated.get("message") or ""):
+        return pod
+    meta = pod["metadata"]
+    log = api.read_log(meta["namespace"], meta["name"], naming.CONTAINER_BUILD, lines=400)
+    error = failures.without_usage(log).strip()
+    if not error:
+        return pod
+    fixed = copy.deepcopy(pod)
+    for entry in fixed["status"]["initContainerStatuses"]:
+        if entry.get("name") == naming.CONTAINER_BUILD:
+            entry["state"]["terminated"]["message"] = error
+    return fixed
 
 
 def _announce(owner: dict[str, Any], patch: dict[str, Any], logger: kopf.Logger) -> None:

@@ -88,3 +88,15 @@ def patch_build_status(namespace: str, name: str, patch: Mapping[str, Any]) -> N
     except ApiException as error:
         if error.status != _NOT_FOUND:
             raise
+
+
+def read_log(namespace: str, pod: str, container: str, *, lines: int) -> str:
+    """The last `lines` of a container's log; empty if the pod is gone."""
+    try:
+        return str(
+            core().read_namespaced_pod_log(pod, namespace, container=container, tail_lines=lines)
+        )
+    except ApiException as error:
+        if error.status != _NOT_FOUND:
+            raise
+        return ""
