@@ -94,7 +94,7 @@ def test_failure_as_status() -> None:
 
 
 KANIKO_USAGE_TAIL = """      --skip-unused-stages                        Build only used stages
-  -v, --verbosity string                          Log level (trace, debug, info, warn, error, fatal, panic) (default "info")
+  -v, --verbosity string                          Log level (default "info")
 
 Use "executor [command] --help" for more information about a command.
 """
