@@ -8,6 +8,7 @@ benchmark writes the build pods' status as a kubelet would.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
@@ -139,6 +141,16 @@ def raise_controller_manager_qps(plane: ControlPlane) -> None:
     (plane.state_dir / "pids" / f"{name}.pid").write_text(f"{process.pid}\n")
 
 
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
 def install_crd(plane: ControlPlane) -> None:
     plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-    plane.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    # Polled: `kubectl wait` fails outright while the new CRD has no conditions yet.
+    deadline = time.monotonic() + 60
+    while not _established(json.loads(plane.kubectl("get", f"crd/{CRD_NAME}", "-o", "json"))):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{CRD_NAME} not Established after 60s")
+        time.sleep(0.2)

@@ -162,13 +162,17 @@ class Kube:
 
 
 WatchCallback = Callable[[str, dict[str, Any], float], None]
+# The event type for objects found by a list after the watch expired: they may
+# be new (take them as ADDED), but their arrival time is the list's.
+RELISTED = "RELISTED"
 
 
 class Watch(threading.Thread):
     """A raw watch of one resource in one namespace, from the current resourceVersion.
 
     Each event's arrival time (``time.monotonic()``, taken as its line arrives,
-    before any parsing) goes to `callback` with the event's type and object.
+    before any parsing) goes to `callback` with the event's type and object. A
+    watch the API server ends is resumed; `reconnects` counts them.
     """
 
     def __init__(
@@ -182,6 +186,7 @@ class Watch(threading.Thread):
         self.callback = callback
         self.ready = threading.Event()
         self.error: BaseException | None = None
+        self.reconnects = 0
         self._stopping = threading.Event()
         self._response: Any = None
 
@@ -210,33 +215,63 @@ class Watch(threading.Thread):
                 if line:
                     yield line, arrived
 
+    def _open(self, version: str) -> Any:
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", "3600"),
+        ]
+        return self.kube.request(
+            "GET",
+            _resource_path(self.prefix, self.namespace, self.plural),
+            query=query,
+            count=("WATCH", self.plural, ""),
+            timeout=(10, 3700),
+            stream=True,
+        )
+
+    def _relist(self) -> str:
+        """Everything there is now, as RELISTED events; the list's resourceVersion."""
+        listed = self.kube.list(self.prefix, self.plural, self.namespace)
+        arrived = time.monotonic()
+        for item in listed["items"]:
+            self.callback(RELISTED, item, arrived)
+        version: str = listed["metadata"]["resourceVersion"]
+        return version
+
     def run(self) -> None:
         try:
-            version = self.kube.list(self.prefix, self.plural, self.namespace, limit=1)
-            query = [
-                ("watch", "true"),
-                ("resourceVersion", version["metadata"]["resourceVersion"]),
-                ("timeoutSeconds", "3600"),
-            ]
-            path = _resource_path(self.prefix, self.namespace, self.plural)
-            self._response = self.kube.request(
-                "GET",
-                path,
-                query=query,
-                count=("WATCH", self.plural, ""),
-                timeout=(10, 3700),
-                stream=True,
-            )
+            listed = self.kube.list(self.prefix, self.plural, self.namespace, limit=1)
+            version: str = listed["metadata"]["resourceVersion"]
+            self._response = self._open(version)
         except BaseException as error:
             self.error = error
             self.ready.set()
             raise
         self.ready.set()
-        try:
-            for line, arrived in self._lines(self._response):
-                event = json.loads(line)
-                self.callback(event["type"], event["object"], arrived)
-        except Exception as error:
-            if not self._stopping.is_set():
+        while True:
+            expired = False
+            try:
+                for line, arrived in self._lines(self._response):
+                    event = json.loads(line)
+                    kind, obj = event["type"], event["object"]
+                    if kind == "ERROR":  # 410 Gone: resume from a fresh list
+                        expired = True
+                        break
+                    version = obj["metadata"]["resourceVersion"]
+                    if kind != "BOOKMARK":
+                        self.callback(kind, obj, arrived)
+            except (urllib3.exceptions.HTTPError, OSError):
+                pass  # the stream broke: resume from the last version seen
+            if self._stopping.is_set():
+                return
+            # The API server ends a watch that falls behind (or at its timeout).
+            self.reconnects += 1
+            try:
+                if expired:
+                    version = self._relist()
+                self._response = self._open(version)
+            except Exception as error:
                 self.error = error
                 raise

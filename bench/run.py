@@ -63,6 +63,8 @@ class Burst:
     api: Counter[RequestKey]
     """The API server's count for the window, less this client's own requests."""
     events_by_source: Counter[str]
+    watch_reconnects: int
+    """Watches of this client the API server ended (it was too slow to read them)."""
 
 
 def _wait_serviceaccount(kube: Kube, namespace: str) -> None:
@@ -206,6 +208,7 @@ def burst(
         time.sleep(SETTLE_S)
         own = Counter(kube.sent) - own_before
         after, _ = apicost.scrape(kube)
+        reconnects = seen.reconnects
     finally:
         seen.stop()
     return Burst(
@@ -218,6 +221,7 @@ def burst(
         first_write_to_all_s=all_succeeded - first_write,
         api=apicost.without_own(apicost.difference(after, before), own),
         events_by_source=_events_by_source(kube, namespace),
+        watch_reconnects=reconnects,
     )
 
 
@@ -556,7 +560,9 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
         "for pods: ~9 pods/s)\n"
         f"- pods made by the Job controller: all {n:,} seen {loaded.pods_s:.1f} s after the "
         f"burst started (floor run: {floor.pods_s:.1f} s)\n"
-        "- pods finished by this client writing pods/status (no kubelet, no kwok)"
+        "- pods finished by this client writing pods/status (no kubelet, no kwok)\n"
+        f"- this client's watches resumed after the API server ended them: "
+        f"{loaded.watch_reconnects} (operator burst), {floor.watch_reconnects} (floor burst)"
     )
     return rows, notes
 

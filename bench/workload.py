@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from bench.kube import BATCH, CORE, GIB, Kube, Watch
+from bench.kube import BATCH, CORE, GIB, RELISTED, Kube, Watch
 from goimage.core import naming, status
 from goimage.core.configmap import build_configmap
 from goimage.core.dockerfile import render_dockerfile
@@ -177,14 +177,14 @@ class Watches:
 
         def on_job(kind: str, job: dict[str, Any], at: float) -> None:
             name = job["metadata"]["name"]
-            if kind == "ADDED":
+            if kind in ("ADDED", RELISTED):
                 self.jobs_added.record(name, job, at)
             if _job_complete(job):
                 self.jobs_complete.record(name, job, at)
 
         def on_pod(kind: str, pod: dict[str, Any], at: float) -> None:
             job = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
-            if kind == "ADDED" and job:
+            if kind in ("ADDED", RELISTED) and job:
                 self.pods_added.record(job, pod, at)
 
         def on_build(kind: str, build: dict[str, Any], at: float) -> None:
@@ -198,6 +198,10 @@ class Watches:
             self._watches.append(Watch(kube, GIB, naming.PLURAL, namespace, on_build))
         for watch in self._watches:
             watch.start_and_wait()
+
+    @property
+    def reconnects(self) -> int:
+        return sum(watch.reconnects for watch in self._watches)
 
     def stop(self) -> None:
         for watch in self._watches:

@@ -18,6 +18,7 @@ from tests.unit import factories
 from tests.unit.factories import IMAGE
 
 from goimage.core import failures, kaniko_job, naming, results, status
+from goimage.core.conditions import Reason
 from goimage.core.settings import Settings
 
 T_CREATE = "2025-11-20T10:00:00Z"
@@ -701,3 +702,25 @@ def test_status_patch_is_json() -> None:
     for job, pod in ((job_complete(), pod_succeeded()), (job_running(), None)):
         patch = from_build(job, pod)
         assert json.loads(json.dumps(patch)) == patch
+
+
+def test_a_pod_killed_at_the_deadline_is_a_timeout_as_soon_as_the_job_knows() -> None:
+    # The Job controller sets FailureTarget, then kills the pod; Failed comes last.
+    target = {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"}
+    job = {
+        "metadata": {"name": "gitback-3", "labels": {}, "annotations": {}},
+        "spec": {"activeDeadlineSeconds": 15},
+        "status": {"conditions": [target]},
+    }
+    killed = {
+        "metadata": {"name": "gitback-3-x", "namespace": "ns"},
+        "status": {
+            "phase": "Failed",
+            "initContainerStatuses": [
+                {"name": "build", "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}
+            ],
+        },
+    }
+    seen = status.observe(job, killed)
+    assert seen.reason is Reason.TIMEOUT
+    assert "spec.builder.timeout (15s)" in seen.message

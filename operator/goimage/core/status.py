@@ -51,6 +51,13 @@ def _job_condition(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | No
     return None
 
 
+def _job_failure(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The Job's failure: `FailureTarget` comes first (the Job controller sets it
+    before it kills the pod, so a pod killed at the deadline is known as a
+    timeout at once), `Failed` once the pod is gone."""
+    return _job_condition(job, "FailureTarget") or _job_condition(job, "Failed")
+
+
 def _timeout_message(job: Mapping[str, Any]) -> str:
     seconds = job.get("spec", {}).get("activeDeadlineSeconds")
     return (
@@ -107,7 +114,7 @@ def _failed_container(
 
 
 def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.Failure:
-    job_failed = _job_condition(job, "Failed")
+    job_failed = _job_failure(job)
     pod_status = (pod or {}).get("status", {})
     if (job_failed and job_failed.get("reason") == "DeadlineExceeded") or pod_status.get(
         "reason"
@@ -140,7 +147,7 @@ def _waiting(pod: Mapping[str, Any]) -> str:
 
 def observe(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observation:
     """Where the build of `job` stands."""
-    if _job_condition(job, "Failed") or (pod or {}).get("status", {}).get("phase") == "Failed":
+    if _job_failure(job) or (pod or {}).get("status", {}).get("phase") == "Failed":
         failure = _failed(job, pod)
         return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
     if pod is None:
@@ -177,7 +184,7 @@ def _completion_time(job: Mapping[str, Any], now: str) -> str:
     status = job.get("status", {})
     if status.get("completionTime"):
         return str(status["completionTime"])
-    failed = _job_condition(job, "Failed")
+    failed = _job_failure(job)
     return str((failed or {}).get("lastTransitionTime") or now)
 
 
