@@ -50,8 +50,12 @@ test-unit: venv ## unit tier: the pure core, no cluster
 test-integration: venv tools ## integration tier: the operator against etcd + kube-apiserver + kube-controller-manager
 	$(BIN)/pytest tests/integration
 
+.PHONY: test-e2e
+test-e2e: venv tools ## e2e tier: the whole local node (make cluster, as root), real Kaniko builds through the deployed operator
+	$(BIN)/pytest tests/e2e
+
 .PHONY: test
-test: lint test-unit test-integration ## every tier
+test: lint test-unit test-integration test-e2e ## every tier
 	@echo "make test: all tiers passed"
 
 .PHONY: cluster

@@ -180,7 +180,19 @@ def _tags(job: Mapping[str, Any]) -> list[str]:
     return [str(tag) for tag in tags] if isinstance(tags, list) else []
 
 
-def _completion_time(job: Mapping[str, Any], now: str) -> str:
+def _completion_time(
+    job: Mapping[str, Any], phase: Phase, previous: Mapping[str, Any], now: str
+) -> str:
+    # Once written, a build's end stays put: the Job controller marks the Job
+    # complete a moment after the pod ends, and following its time would cost
+    # one more status write (and watch event) per build, or two.
+    name = job.get("metadata", {}).get("name")
+    if (
+        previous.get("completionTime")
+        and previous.get("jobName") == name
+        and previous.get("phase") == str(phase)
+    ):
+        return str(previous["completionTime"])
     status = job.get("status", {})
     if status.get("completionTime"):
         return str(status["completionTime"])
@@ -209,7 +221,7 @@ def status_from_build(
         "configMapName": meta.get("name"),
         "tags": _tags(job),
         "startTime": job.get("status", {}).get("startTime") or meta.get("creationTimestamp"),
-        "completionTime": _completion_time(job, now) if finished else None,
+        "completionTime": _completion_time(job, seen.phase, previous, now) if finished else None,
         "conditions": conditions_for(
             seen.phase,
             seen.reason,

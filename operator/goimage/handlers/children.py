@@ -53,7 +53,7 @@ def publish(
     if owner is None or labels.get(naming.LABEL_BUILD_ID) != _current_build_id(owner):
         return
     current = owner.get("status") or {}
-    if pod is not None and current.get("phase") not in _FINISHED:
+    if pod is not None:
         pod = _with_build_error(pod)
     patch = status.status_from_build(job=job, pod=pod, previous=current, now=now())
     same_job = current.get("jobName") == job["metadata"]["name"]
@@ -71,7 +71,9 @@ def publish(
 def _with_build_error(pod: dict[str, Any]) -> dict[str, Any]:
     """The pod, with the build step's error restored when its usage text hid it.
 
-    Reads the log once per failed build (the status is Failed afterwards).
+    Only a build that failed before it started (a source that cannot be
+    cloned) shows that; its log is read for each of the few events that
+    follow its failure, so every derivation of its status agrees.
     """
     statuses = pod.get("status", {}).get("initContainerStatuses") or []
     build = next((c for c in statuses if c.get("name") == naming.CONTAINER_BUILD), None)

@@ -21,7 +21,12 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 def _snapshot(body: kopf.Body, *fields: str) -> dict[str, Any]:
     # Bodies are live views; an index must keep the state as of this event.
-    return {name: copy.deepcopy(body.get(name)) for name in ("metadata", *fields)}
+    # Without managedFields, which no handler reads: they are half of an object,
+    # and copying them was most of the index's time and memory.
+    metadata = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
+    return {"metadata": copy.deepcopy(metadata)} | {
+        name: copy.deepcopy(body.get(name)) for name in fields
+    }
 
 
 def lookup(kwargs: dict[str, Any], name: str) -> kopf.Index[Any, Any]:

@@ -9,6 +9,7 @@ import kopf
 
 from goimage.config import load_settings
 from goimage.core import naming
+from goimage.k8s import api
 
 KOPF_PREFIX = f"kopf.{naming.GROUP}"
 
@@ -30,7 +31,7 @@ def configure(
     # plus kopf's own warnings and errors.
     settings.posting.level = logging.WARNING
     # Handlers are synchronous API calls; enough threads for bursts of builds.
-    settings.execution.max_workers = 20
+    settings.execution.max_workers = api.HANDLER_THREADS
     settings.watching.server_timeout = 300
     memo.settings = load_settings()
     logger.info("settings: %s", memo.settings)

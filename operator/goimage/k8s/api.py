@@ -19,6 +19,9 @@ _CONFLICT = 409
 _NOT_FOUND = 404
 _FORBIDDEN = 403
 
+# kopf runs our synchronous handlers on this many threads (handlers/startup.py).
+HANDLER_THREADS = 20
+
 
 @functools.cache
 def _api_client() -> client.ApiClient:
@@ -26,7 +29,12 @@ def _api_client() -> client.ApiClient:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # client lacks hints
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # client lacks hints
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # A kept-alive connection for every handler thread: with the client's default
+    # pool (5 per CPU) the threads beyond it opened a TLS connection per request
+    # and threw it away ("Connection pool is full, discarding connection").
+    configuration.connection_pool_maxsize = HANDLER_THREADS
+    return client.ApiClient(configuration)
 
 
 def core() -> client.CoreV1Api:
