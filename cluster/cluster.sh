@@ -621,6 +621,7 @@ down() {
   kill_leftovers
   daemon_stop goproxy
   daemon_stop registry
+  daemon_stop wheelhouse # started by `make image` (cluster/operator-image.sh)
   "${GOIMAGE_ROOT}/cluster/git-serve.sh" stop
   if [[ -d ${CONTROL_PLANE_DIR} ]]; then
     "${GOIMAGE_ROOT}/cluster/control-plane.sh" down "${CONTROL_PLANE_DIR}"
