@@ -27,18 +27,17 @@ import pytest
 from tests.e2e.e2e_helpers import (
     CLUSTER_DIR,
     REPO_ROOT,
-    TOOLS_BIN,
     Cluster,
     Kubectl,
     read_env_file,
 )
+from tests.kubectl import make_kubectl
 
 HERE = Path(__file__).resolve().parent
 CLUSTER_SCRIPT = REPO_ROOT / "cluster" / "cluster.sh"
 KEEP_ENV = "GOIMAGE_E2E_KEEP"
 # A cold start builds images (and, on a new machine, the tool binaries).
 UP_TIMEOUT_S = 3600
-KUBECTL_TIMEOUT_S = 120
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,28 +81,7 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def kubectl(cluster: Cluster) -> Kubectl:
     """``kubectl(*args, input=None, check=True)``: the built kubectl against the node."""
-    binary = str(TOOLS_BIN / "kubectl")
-
-    def run(
-        *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [binary, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=cluster.env,
-            check=False,
-            timeout=KUBECTL_TIMEOUT_S,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} exited {result.returncode}\n"
-                f"--- stdout:\n{result.stdout}--- stderr:\n{result.stderr}"
-            )
-        return result
-
-    return run
+    return make_kubectl(cluster.env)
 
 
 @pytest.fixture

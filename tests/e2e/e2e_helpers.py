@@ -8,7 +8,9 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from tests.kubectl import Kubectl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
@@ -28,14 +30,6 @@ STUCK_REASONS = frozenset(
         "CrashLoopBackOff",
     }
 )
-
-
-class Kubectl(Protocol):
-    """Runs the built kubectl against the node; see the ``kubectl`` fixture."""
-
-    def __call__(
-        self, *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]: ...
 
 
 def read_env_file(path: Path) -> dict[str, str]:

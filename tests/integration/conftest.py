@@ -16,13 +16,12 @@ import dataclasses
 import os
 import re
 import secrets
-import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
+from tests.kubectl import Kubectl, make_kubectl
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -33,7 +32,6 @@ REUSE_ENV = "GOIMAGE_CONTROL_PLANE_DIR"
 
 # Generous: a cold start takes seconds, but CI machines have two busy cores.
 CONTROL_PLANE_TIMEOUT_S = 180
-KUBECTL_TIMEOUT_S = 120
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,14 +44,6 @@ class ControlPlane:
     """The apiserver's URL, ``https://127.0.0.1:PORT``."""
     env: dict[str, str]
     """The environment for subprocesses: ours, with KUBECONFIG (and APISERVER) set."""
-
-
-class Kubectl(Protocol):
-    """Runs the built kubectl against the control plane; see the ``kubectl`` fixture."""
-
-    def __call__(
-        self, *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]: ...
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -122,33 +112,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 @pytest.fixture(scope="session")
 def kubectl(control_plane: ControlPlane) -> Kubectl:
-    """``kubectl(*args, input=None, check=True)``: the built kubectl, output captured.
-
-    With ``check`` a non-zero exit fails the test with the command, stdout and
-    stderr.
-    """
-    binary = str(TOOLS_BIN / "kubectl")
-
-    def run(
-        *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [binary, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=control_plane.env,
-            check=False,
-            timeout=KUBECTL_TIMEOUT_S,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"kubectl {shlex.join(args)} exited {result.returncode}\n"
-                f"--- stdout:\n{result.stdout}--- stderr:\n{result.stderr}"
-            )
-        return result
-
-    return run
+    """``kubectl(*args, input=None, check=True)``: the built kubectl, output captured."""
+    return make_kubectl(control_plane.env)
 
 
 @pytest.fixture
