@@ -134,3 +134,9 @@ kind-demo: ## (needs Docker and kind; not run by CI) build the operator image, l
 		--set image.repository=$(firstword $(subst :, ,$(KIND_IMAGE))) \
 		--set image.tag=$(lastword $(subst :, ,$(KIND_IMAGE))) --set image.pullPolicy=Never
 	kubectl --context kind-$(KIND_CLUSTER) -n goimage-system get pods
+
+# --- benchmarks ---------------------------------------------------------------------------------
+
+.PHONY: bench
+bench: venv tools ## benchmarks on a local control plane: reaction, burst, API cost, footprint, each against its floor (~12 min; writes bench/results.md)
+	$(BIN)/python -m bench

@@ -309,6 +309,17 @@ def _unrelated_pods(kube: Kube, operator: Operator, count: int, workers: int) ->
     return cpu, 2 * count
 
 
+def _wait_quiet(operator: Operator, *, window_s: float = 2.0, limit_s: float = 120) -> float:
+    """Wait until the operator spends under 2% of a CPU over `window_s`; seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        before = operator.footprint().cpu_s
+        time.sleep(window_s)
+        if operator.footprint().cpu_s - before < 0.02 * window_s:
+            break
+    return time.monotonic() - started
+
+
 class ProfileRecorder:
     """py-spy attached to the operator for one phase (``--profile DIR``), if py-spy is installed."""
 
@@ -391,6 +402,8 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
         prints.append((options.burst_builds, operator.footprint()))
 
         print(f"idle for {options.idle_s:.0f}s with {options.burst_builds} finished builds ...")
+        backlog_s = _wait_quiet(operator)
+        print(f"  (waited {backlog_s:.1f}s for the operator to finish its backlog)")
         own_before = Counter(kube.sent)
         api_before, _ = apicost.scrape(kube)
         idle_before = operator.footprint()

@@ -8,6 +8,8 @@ older generation, stopped or kept as history) never touch the status.
 from __future__ import annotations
 
 import copy
+import threading
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -20,6 +22,43 @@ from goimage.handlers.indexes import JOB_NAME_LABEL, MANAGED
 from goimage.k8s import api
 
 _FINISHED = (str(conditions.Phase.SUCCEEDED), str(conditions.Phase.FAILED))
+
+# The status each GoImageBuild has since our last write of it, by uid. The index
+# shows a GoImageBuild as of its last watch event, which trails our own writes:
+# Job and Pod events that came meanwhile derived the status from the older one,
+# wrote again what was written already, and announced a transition twice. One
+# lock per uid (striped) keeps each GoImageBuild's derive-and-write in order.
+_WRITTEN_MAX = 4096
+_written: dict[str, dict[str, Any]] = {}
+_written_lock = threading.Lock()
+_stripes = tuple(threading.Lock() for _ in range(64))
+
+
+def _applied(status_: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """`status_` with the merge patch `patch` applied, as the API server applies it."""
+    result = dict(status_)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _applied(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _known_status(uid: str, indexed: Mapping[str, Any], build: str) -> Mapping[str, Any]:
+    """The status as of our last write of this build, if the index has not shown it yet."""
+    written = _written.get(uid)
+    return written if written is not None and written.get("buildId") == build else indexed
+
+
+def _remember(uid: str, written: dict[str, Any]) -> None:
+    with _written_lock:
+        _written.pop(uid, None)
+        _written[uid] = written
+        while len(_written) > _WRITTEN_MAX:
+            del _written[next(iter(_written))]
 
 
 def _latest(items: Any) -> dict[str, Any] | None:
@@ -50,19 +89,25 @@ def publish(
         return
     labels = job["metadata"].get("labels") or {}
     owner = _owner(goimagebuilds, namespace, labels.get(naming.LABEL_BUILD_UID, ""))
-    if owner is None or labels.get(naming.LABEL_BUILD_ID) != _current_build_id(owner):
+    if owner is None:
         return
-    current = owner.get("status") or {}
+    build = _current_build_id(owner)
+    if labels.get(naming.LABEL_BUILD_ID) != build:
+        return
     if pod is not None:
         pod = _with_build_error(pod)
-    patch = status.status_from_build(job=job, pod=pod, previous=current, now=now())
-    same_job = current.get("jobName") == job["metadata"]["name"]
-    if pod is None and same_job and current.get("phase") in _FINISHED:
-        return  # the pod is gone, but its result was read while it lived
-    if not status.would_change(patch, current):
-        return
-    name = owner["metadata"]["name"]
-    api.patch_build_status(namespace, name, patch)
+    uid = owner["metadata"]["uid"]
+    with _stripes[hash(uid) % len(_stripes)]:
+        current = _known_status(uid, owner.get("status") or {}, build)
+        patch = status.status_from_build(job=job, pod=pod, previous=current, now=now())
+        same_job = current.get("jobName") == job["metadata"]["name"]
+        if pod is None and same_job and current.get("phase") in _FINISHED:
+            return  # the pod is gone, but its result was read while it lived
+        if not status.would_change(patch, current):
+            return
+        name = owner["metadata"]["name"]
+        api.patch_build_status(namespace, name, patch)
+        _remember(uid, _applied(current, patch))
     if patch["phase"] != current.get("phase"):
         _announce(owner, patch, logger)
         metrics.build_finished(namespace, patch)

@@ -33,5 +33,9 @@ def configure(
     # Handlers are synchronous API calls; enough threads for bursts of builds.
     settings.execution.max_workers = api.HANDLER_THREADS
     settings.watching.server_timeout = 300
+    # How long kopf waits for its own annotation patch to come back before it
+    # takes an older event as current. In a burst the watch lags more than the
+    # default 5 s, and kopf then ran the create handler (and its patch) again.
+    settings.persistence.consistency_timeout = 60
     memo.settings = load_settings()
     logger.info("settings: %s", memo.settings)
