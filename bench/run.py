@@ -39,6 +39,7 @@ from goimage.core import naming
 from goimage.core.settings import Settings
 
 RESULTS = REPO_ROOT / "bench" / "results.md"
+FINDINGS = REPO_ROOT / "bench" / "findings.md"
 WAIT_S = int(__import__("os").environ.get("BENCH_WAIT_S", "300"))
 SETTLE_S = 5.0
 SWEEP = (8, 16, 32, 64)
@@ -516,7 +517,7 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
             Row(
                 f"operator footprint at {count:,} GoImageBuilds",
                 f"{_mib(print_.peak_rss_kib)} peak RSS, {print_.cpu_s:.1f} CPU s",
-                note="VmHWM and utime+stime since start (cumulative)"
+                note=f"VmHWM (RSS now {_mib(print_.rss_kib)}) and utime+stime since start"
                 + (
                     f"; with as many Jobs and Pods; {burst_cpu:.1f} CPU s in the burst"
                     if print_ is prints[-1][1]
@@ -549,6 +550,8 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
         "| --- | ---: | ---: | --- |",
     ]
     for key in sorted(set(per_build) | set(apicost.MINIMUM), key=apicost.label):
+        if key[0] == apicost.WATCH:
+            continue  # long-running: counted as streams (the watches row), not per build
         need, why = apicost.MINIMUM.get(key, (0, ""))
         lines.append(f"| {apicost.label(key)} | {per_build.get(key, 0.0):.2f} | {need} | {why} |")
     notes.append("### API requests per build, by verb and resource\n\n" + "\n".join(lines))
@@ -589,6 +592,7 @@ def write_results(rows: list[Row], notes: list[str], output: Path, options: Opti
             "## Machine\n\n" + machine(),
             "## Figures\n\n" + table(rows),
             *notes,
+            FINDINGS.read_text().strip() if FINDINGS.exists() else "",
         ]
     )
     output.write_text(text + "\n")

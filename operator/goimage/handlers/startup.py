@@ -37,5 +37,11 @@ def configure(
     # takes an older event as current. In a burst the watch lags more than the
     # default 5 s, and kopf then ran the create handler (and its patch) again.
     settings.persistence.consistency_timeout = 60
+    # Only our builds' Jobs and Pods, selected by the API server: kopf filters
+    # handlers' labels in the operator, after decoding every event of every Pod
+    # and Job in the cluster (about 1 CPU second per 1,000 events not ours).
+    managed = f"{naming.LABEL_MANAGED_BY}={naming.MANAGED_BY}"
+    settings.watching.label_selectors["v1", "pods"] = managed
+    settings.watching.label_selectors["batch", "v1", "jobs"] = managed
     memo.settings = load_settings()
     logger.info("settings: %s", memo.settings)
