@@ -90,5 +90,35 @@ def per_build(
 
 def label(key: RequestKey) -> str:
     verb, resource, subresource = key
-    name = resource or "(non-resource: discovery, /metrics)"
-    return f"{verb} {name}{'/' + subresource if subresource else ''}"
+    if not resource:  # a non-resource URL (discovery, /metrics)
+        return f"{verb} {subresource or '/metrics'}"
+    return f"{verb} {resource}{'/' + subresource if subresource else ''}"
+
+
+# What the operator's code can request (handlers/, k8s/api.py, kopf's own patches
+# and events). The rest of a window (pods, jobs/status, leases, ...) is the
+# controller-manager's and the API server's, whatever the difference of two runs
+# says of it.
+OPERATOR_RESOURCES = {
+    ("goimagebuilds", ""),
+    ("goimagebuilds", "status"),
+    ("configmaps", ""),
+    ("jobs", ""),
+    ("pods", "log"),
+    ("events", ""),
+}
+
+
+def operators(
+    per_build_: dict[RequestKey, float], events_posted: int, builds: int
+) -> dict[RequestKey, float]:
+    """The operator's share: its resources only, its events counted as Event objects.
+
+    Events are posted by the controller-manager too, a number that varies between
+    runs; the operator's own are exact: the Event objects kopf made.
+    """
+    result = {k: v for k, v in per_build_.items() if (k[1], k[2]) in OPERATOR_RESOURCES}
+    result = {k: v for k, v in result.items() if k[1] != "events"}
+    if events_posted:
+        result[("POST", "events", "")] = events_posted / builds
+    return result
