@@ -66,6 +66,8 @@ class Burst:
     events_by_source: Counter[str]
     watch_reconnects: int
     """Watches of this client the API server ended (it was too slow to read them)."""
+    load: float = dataclasses.field(default_factory=lambda: os.getloadavg()[0])
+    """The machine's 1-minute load average at the end: other work shares the cores."""
 
 
 def _wait_serviceaccount(kube: Kube, namespace: str) -> None:
@@ -471,7 +473,8 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
             secs(floor.jobs_s),
             ratio(loaded.jobs_s, floor.jobs_s),
             f"applied by {workers} clients in {loaded.applied_s:.2f} s; floor: GoImageBuild + "
-            f"ConfigMap + Job creates by {best} clients (best of {', '.join(map(str, SWEEP))})",
+            f"ConfigMap + Job creates by {best} clients (best of {', '.join(map(str, SWEEP))}); "
+            f"load average {loaded.load:.1f} (floor run {floor.load:.1f})",
         ),
         Row(
             f"burst: last pod finished → all {n:,} Succeeded",
