@@ -324,9 +324,8 @@ class TestQuoting:
 
     def test_package_is_one_shell_word(self, value: str) -> None:
         # The package cannot hold spaces or '..'; anything else it may, quoted.
-        package = "./cmd/" + "".join(c for c in value if not c.isspace() and c not in "\\")
-        if package == "./cmd/":
-            pytest.skip("nothing left of the value")
+        kept = "".join(c for c in value if not c.isspace() and c not in "\\")
+        package = "./cmd/" + (kept or "x")  # a value of only spaces leaves a plain name
         text = render({"go.package": package, "go.binaryName": "app"})
         assert build_line(text)[-1] == package
 
