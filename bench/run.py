@@ -31,7 +31,6 @@ from bench.cluster import (
     raise_controller_manager_qps,
 )
 from bench.kube import BATCH, CORE, GIB, Kube, RequestKey
-from bench.node import measure_node_builds
 from bench.operator import Footprint, Operator, operator_env
 from bench.report import Row, machine, ms, percentile, ratio, secs, table
 from goimage.config import load_settings
@@ -555,7 +554,6 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
             "is an operator the API server sends none of them",
         )
     )
-    rows += measure_node_builds()
 
     # --- details ---------------------------------------------------------------------------------
     lines = [

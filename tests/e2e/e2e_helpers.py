@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tests.kubectl import Kubectl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 CLUSTER_DIR = Path(os.environ.get("GOIMAGE_CLUSTER_DIR", REPO_ROOT / ".cluster"))
 GIT_SERVE = REPO_ROOT / "cluster" / "git-serve.sh"
+EXAMPLES = REPO_ROOT / "examples"
 
 # Waiting reasons a container does not get out of by itself here: every image
 # is local, so a failed pull is a wrong name, not a slow network.
@@ -170,3 +173,65 @@ def run_pod(
     finished = wait_for_pod(kubectl, namespace, name, timeout)
     log = kubectl("logs", "-n", namespace, name).stdout
     return finished["status"]["phase"], log
+
+
+def deploy_operator(cluster: Cluster) -> str:
+    """`make image` then `make deploy`: this checkout's operator, built by Kaniko on the
+    node and installed with the Helm chart; its image reference (repository@digest)."""
+    built = subprocess.run(
+        [str(REPO_ROOT / "cluster" / "operator-image.sh")],
+        capture_output=True, text=True, check=False, timeout=1800, env=cluster.env,
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise AssertionError(f"make image failed:\n{built.stderr[-6000:]}")
+    image = built.stdout.strip().splitlines()[-1]
+    deployed = subprocess.run(
+        [str(REPO_ROOT / "cluster" / "deploy.sh"), image],
+        capture_output=True, text=True, check=False, timeout=600, env=cluster.env,
+    )  # fmt: skip
+    if deployed.returncode != 0:
+        raise AssertionError(f"make deploy failed:\n{deployed.stderr[-6000:]}")
+    return image
+
+
+def example_spec(
+    name: str, cluster: Cluster, repo: str, prefix: str = "e2e", **overrides: Any
+) -> dict[str, Any]:
+    """examples/<name>/goimagebuild.yaml, pointed at this node (what the README shows runs
+    here): git repository `repo`, image <registry>/<prefix>/<repo>; `overrides` maps dotted
+    spec paths to values."""
+    body: dict[str, Any] = yaml.safe_load((EXAMPLES / name / "goimagebuild.yaml").read_text())
+    spec = body["spec"]
+    spec["source"]["git"]["url"] = f"{cluster.git_server}/{repo}.git"
+    spec["output"]["image"] = f"{cluster.registry}/{prefix}/{repo}"
+    for var in spec.get("go", {}).get("env", []):
+        if var["name"] == "GOPROXY":
+            var["value"] = cluster.goproxy_url
+    for path, value in overrides.items():
+        target = spec
+        *parents, last = path.split(".")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    body["metadata"] = {"name": repo}
+    return body
+
+
+def copy_example(example: str, target: Path, edit: str = "") -> Path:
+    """examples/<example> copied to `target`, with main.go's `edit` ("old=>new") applied."""
+    shutil.copytree(EXAMPLES / example, target)
+    if edit:
+        main = next(target.rglob("main.go"))
+        old, new = edit.split("=>")
+        text = main.read_text()
+        if old not in text:
+            raise AssertionError(f"{main} has no {old!r} to edit")
+        main.write_text(text.replace(old, new))
+    return target
+
+
+def publish(cluster: Cluster, tmp: Path, example: str, repo: str, edit: str = "") -> str:
+    """Serve examples/<example> (optionally with main.go's `edit` applied) as repo; its commit."""
+    source = copy_example(example, tmp / repo, edit)
+    _, commit = cluster.publish(source, repo)
+    return commit

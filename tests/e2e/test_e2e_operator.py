@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,29 +19,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tests.e2e.e2e_helpers import REPO_ROOT, Cluster, Kubectl, get_json, run_pod
+from tests.e2e.e2e_helpers import (
+    EXAMPLES,
+    Cluster,
+    Kubectl,
+    deploy_operator,
+    example_spec,
+    get_json,
+    publish,
+    run_pod,
+)
 
-EXAMPLES = REPO_ROOT / "examples"
 BUILD_TIMEOUT_S = 900
 MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Cluster, kubectl: Kubectl) -> str:
+def operator(cluster: Cluster) -> str:
     """`make image` and `make deploy`: our image, built by Kaniko here, installed by Helm."""
-    built = subprocess.run(
-        [str(REPO_ROOT / "cluster" / "operator-image.sh")],
-        capture_output=True, text=True, check=False, timeout=1800, env=cluster.env,
-    )  # fmt: skip
-    assert built.returncode == 0, f"make image failed:\n{built.stderr[-6000:]}"
-    image = built.stdout.strip().splitlines()[-1]
-    deployed = subprocess.run(
-        [str(REPO_ROOT / "cluster" / "deploy.sh"), image],
-        capture_output=True, text=True, check=False, timeout=600, env=cluster.env,
-    )  # fmt: skip
-    assert deployed.returncode == 0, f"make deploy failed:\n{deployed.stderr[-6000:]}"
-    return image
+    return deploy_operator(cluster)
 
 
 @dataclass
@@ -52,39 +47,6 @@ class Build:
     commit: str
     status: dict[str, Any]
     log: str  # the Kaniko container's log
-
-
-def example_spec(name: str, cluster: Cluster, repo: str, **overrides: Any) -> dict[str, Any]:
-    """examples/<name>/goimagebuild.yaml, pointed at this node (what the README shows runs here)."""
-    body: dict[str, Any] = yaml.safe_load((EXAMPLES / name / "goimagebuild.yaml").read_text())
-    spec = body["spec"]
-    spec["source"]["git"]["url"] = f"{cluster.git_server}/{repo}.git"
-    spec["output"]["image"] = f"{cluster.registry}/e2e/{repo}"
-    for var in spec.get("go", {}).get("env", []):
-        if var["name"] == "GOPROXY":
-            var["value"] = cluster.goproxy_url
-    for path, value in overrides.items():
-        target = spec
-        *parents, last = path.split(".")
-        for key in parents:
-            target = target.setdefault(key, {})
-        target[last] = value
-    body["metadata"] = {"name": repo}
-    return body
-
-
-def publish(cluster: Cluster, tmp: Path, example: str, repo: str, edit: str = "") -> str:
-    """Serve examples/<example> (optionally with main.go's `edit` applied) as repo; its commit."""
-    source = tmp / repo
-    shutil.copytree(EXAMPLES / example, source)
-    if edit:
-        main = next(source.rglob("main.go"))
-        old, new = edit.split("=>")
-        text = main.read_text()
-        assert old in text
-        main.write_text(text.replace(old, new))
-    _, commit = cluster.publish(source, repo)
-    return commit
 
 
 def settle(kubectl: Kubectl, namespace: str, names: list[str]) -> dict[str, dict[str, Any]]:

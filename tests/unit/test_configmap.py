@@ -27,10 +27,19 @@ def test_configmap_matches_golden(golden: Golden) -> None:
 def test_carries_the_rendered_dockerfile() -> None:
     plan = factories.plan({"go.package": "./cmd/gitback"})
     made = make()
-    assert made["data"] == {
-        configmap.DOCKERFILE_KEY: dockerfile.render_dockerfile(plan.spec, resource=plan.resource)
-    }
+    assert made["data"][configmap.DOCKERFILE_KEY] == dockerfile.render_dockerfile(
+        plan.spec, resource=plan.resource
+    )
     assert configmap.DOCKERFILE_KEY == "Dockerfile"
+
+
+def test_leaves_the_clones_git_metadata_out_of_the_context() -> None:
+    # Kaniko reads <Dockerfile>.dockerignore; without it, `COPY . .` copies .git,
+    # which differs on every clone, and no rebuild of the same commit hits the cache.
+    ignore = make()["data"]["Dockerfile.dockerignore"]
+    patterns = [line for line in ignore.splitlines() if line and not line.startswith("#")]
+    assert patterns == [".git"]
+    assert set(make()["data"]) == {"Dockerfile", "Dockerfile.dockerignore"}
 
 
 def test_immutable_named_and_owned_like_the_job() -> None:

@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 DOCKERFILE_KEY = "Dockerfile"
+# Kaniko reads <Dockerfile>.dockerignore before the context's own .dockerignore.
+DOCKERIGNORE_KEY = f"{DOCKERFILE_KEY}.dockerignore"
+# The clone's .git differs on every clone (index stat data, reflogs), so copying
+# it would key `COPY . .` and every later layer on the clone rather than on the
+# sources: no rebuild would ever hit the layer cache. The build passes
+# -buildvcs=false, so nothing reads it.
+DOCKERIGNORE = """\
+# Rendered by goimage-operator: the clone's git metadata is not part of the sources.
+.git
+"""
 
 
 def build_configmap(
@@ -21,5 +31,5 @@ def build_configmap(
             "ownerReferences": [owner],
         },
         "immutable": True,
-        "data": {DOCKERFILE_KEY: dockerfile},
+        "data": {DOCKERFILE_KEY: dockerfile, DOCKERIGNORE_KEY: DOCKERIGNORE},
     }
