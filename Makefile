@@ -38,8 +38,8 @@ crds: ## copy the CRD (source of truth: manifests/crds) into the chart
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
 	$(BIN)/mypy
 
 .PHONY: test-unit

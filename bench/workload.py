@@ -2,18 +2,19 @@
 
 The floor's objects come from the operator's own core builders (plan, Dockerfile,
 ConfigMap, Kaniko Job, status), so the floor writes exactly what the operator
-writes. Pod statuses are written as tests/integration/kubelet_standin.py's
-``succeed`` writes them: there is no kubelet.
+writes. Pod statuses are written as tests/integration/kubelet_standin.py writes them
+(the same function): there is no kubelet.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from tests.integration import kubelet_standin
 
 from bench.kube import BATCH, CORE, GIB, RELISTED, Kube, Watch
 from goimage.core import naming, status
@@ -26,7 +27,7 @@ from goimage.core.settings import Settings
 REPOSITORY = "registry.invalid/bench/hello"
 DIGEST = "sha256:" + "ab" * 32
 SIZE = 8_123_456
-NOW = "2026-01-01T00:00:00Z"
+NOW = kubelet_standin.NOW
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 T = TypeVar("T")
@@ -81,40 +82,9 @@ def create_children(kube: Kube, created: dict[str, Any], settings: Settings) -> 
     kube.create(BATCH, "jobs", job)
 
 
-def _container_status(name: str, image: str, state: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "image": image,
-        "imageID": f"{image}@sha256:{'0' * 64}",
-        "ready": False,
-        "restartCount": 0,
-        "state": state,
-    }
-
-
-def _terminated(message: str = "") -> dict[str, Any]:
-    return {
-        "terminated": {
-            "exitCode": 0,
-            "reason": "Completed",
-            "message": message,
-            "startedAt": NOW,
-            "finishedAt": NOW,
-        }
-    }
-
-
 def succeeded_pod_status(pod: dict[str, Any]) -> dict[str, Any]:
-    """Kaniko pushed and the report step wrote its termination message (kubelet_standin)."""
-    spec = pod["spec"]
-    kaniko, reporter = spec["initContainers"][0]["image"], spec["containers"][0]["image"]
-    message = json.dumps({"digest": DIGEST, "size": SIZE, "image": f"{REPOSITORY}@{DIGEST}"})
-    return {
-        "phase": "Succeeded",
-        "startTime": NOW,
-        "initContainerStatuses": [_container_status("build", kaniko, _terminated())],
-        "containerStatuses": [_container_status("report", reporter, _terminated(message))],
-    }
+    """Kaniko pushed and the report step wrote its termination message."""
+    return kubelet_standin.succeeded_status(pod, repository=REPOSITORY, digest=DIGEST, size=SIZE)
 
 
 def succeed_pod(kube: Kube, pod: dict[str, Any]) -> None:

@@ -229,6 +229,11 @@ def test_same_commit_twice_gives_the_same_digest(batch: dict[str, Build], kubect
     assert again["phase"] == "Succeeded"
     assert again["digest"] == build.status["digest"]
     assert again["jobName"] != build.status["jobName"]
+    # The clone's .git is left out of the context, so the same sources hit the cache
+    # all the way down: nothing is compiled again.
+    log = kaniko_log(kubectl, build.namespace, again["jobName"])
+    cached = [line for line in log.splitlines() if "Using caching version of cmd" in line]
+    assert any("RUN go build" in line for line in cached), log[-3000:]
 
 
 def test_warm_rebuild_after_a_source_change_reuses_the_module_layer(

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import Kubectl
+    from tests.kubectl import Kubectl
 
 BUILD = "build"
 REPORT = "report"
@@ -91,18 +91,26 @@ def start_build(kubectl: Kubectl, pod: dict[str, Any]) -> None:
     })  # fmt: skip
 
 
-def succeed(
-    kubectl: Kubectl, pod: dict[str, Any], *, repository: str, digest: str, size: int
-) -> None:
-    """Kaniko pushed and the report step wrote its termination message."""
+def succeeded_status(
+    pod: dict[str, Any], *, repository: str, digest: str, size: int
+) -> dict[str, Any]:
+    """The pod status of a build whose Kaniko pushed and whose report step wrote its
+    termination message (the benchmarks write it too)."""
     kaniko, reporter = _images(pod)
     message = json.dumps({"digest": digest, "size": size, "image": f"{repository}@{digest}"})
-    _write(kubectl, pod, {
+    return {
         "phase": "Succeeded",
         "startTime": NOW,
         "initContainerStatuses": [_status(BUILD, kaniko, _terminated(0))],
         "containerStatuses": [_status(REPORT, reporter, _terminated(0, message))],
-    })  # fmt: skip
+    }
+
+
+def succeed(
+    kubectl: Kubectl, pod: dict[str, Any], *, repository: str, digest: str, size: int
+) -> None:
+    """Kaniko pushed and the report step wrote its termination message."""
+    _write(kubectl, pod, succeeded_status(pod, repository=repository, digest=digest, size=size))
 
 
 def fail_build(kubectl: Kubectl, pod: dict[str, Any], *, log_tail: str, reason: str = "") -> None:

@@ -26,9 +26,18 @@ def _free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, *, env: dict[str, str], log_path: Path) -> None:
+    """`python -m goimage.cli run` with `log_args` (default: debug, JSON lines)."""
+
+    def __init__(
+        self,
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        log_args: tuple[str, ...] = ("--log-level=debug", "--log-format=json"),
+    ) -> None:
         self.env = env
         self.log_path = log_path
+        self.log_args = log_args
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.metrics_port = 0
@@ -38,7 +47,7 @@ class OperatorProcess:
         self.metrics_port = _free_port()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "goimage.cli", "run", "--log-level=debug", "--log-format=json",
+            [sys.executable, "-m", "goimage.cli", "run", *self.log_args,
              f"--liveness=http://127.0.0.1:{port}/healthz", f"--metrics-port={self.metrics_port}"],
             env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -54,6 +63,12 @@ class OperatorProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.3)
         raise AssertionError(f"the operator was not live after {READY_TIMEOUT_S}s:\n{self.log()}")
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise AssertionError("the operator is not running")
+        return self.process.pid
 
     def stop(self, *, kill: bool = False) -> None:
         if self.process is not None and self.process.poll() is None:
