@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bench.node import build_phases, kaniko_phases
 
 # Kaniko's lines as `kubectl logs --timestamps` shows them (shortened).
