@@ -8,14 +8,14 @@ from bench.node import build_phases, kaniko_phases
 # Kaniko's lines as `kubectl logs --timestamps` shows them (shortened).
 LOG = """\
 2026-11-26T20:47:03.500000000Z Enumerating objects: 7, done.
-2026-11-26T20:47:03.600000000Z time="x" level=info msg="Unpacking rootfs as cmd COPY go.mod go.sum* ./ requires it."
-2026-11-26T20:47:11.600000000Z time="x" level=info msg="COPY go.mod go.sum* ./"
-2026-11-26T20:47:11.800000000Z time="x" level=info msg="Taking snapshot of full filesystem..."
-2026-11-26T20:47:12.800000000Z time="x" level=info msg="Running: [/bin/sh -c go mod download]"
-2026-11-26T20:47:13.300000000Z time="x" level=info msg="Running: [/bin/sh -c go build -trimpath -o /out/bin/hello ./cmd/hello]"
-2026-11-26T20:47:20.300000000Z time="x" level=info msg="Deleting filesystem..."
-2026-11-26T20:47:23.300000000Z time="x" level=info msg="Pushing image to 10.89.0.1:5000/examples/hello:latest"
-2026-11-26T20:47:23.500000000Z time="x" level=info msg="Pushed 10.89.0.1:5000/examples/hello@sha256:c6a9"
+2026-11-26T20:47:03.600000000Z level=info msg="Unpacking rootfs as cmd COPY go.mod ./ requires it."
+2026-11-26T20:47:11.600000000Z level=info msg="COPY go.mod ./"
+2026-11-26T20:47:11.800000000Z level=info msg="Taking snapshot of full filesystem..."
+2026-11-26T20:47:12.800000000Z level=info msg="Running: [/bin/sh -c go mod download]"
+2026-11-26T20:47:13.300000000Z level=info msg="Running: [/bin/sh -c go build -o /out/bin/hello .]"
+2026-11-26T20:47:20.300000000Z level=info msg="Deleting filesystem..."
+2026-11-26T20:47:23.300000000Z level=info msg="Pushing image to 10.89.0.1:5000/hello"
+2026-11-26T20:47:23.500000000Z level=info msg="Pushed 10.89.0.1:5000/examples/hello@sha256:c6a9"
 """
 START = 1795725950.0  # 2026-11-26T20:45:50Z: the create returned
 DONE = 1795726045.0  # 2026-11-26T20:47:25Z: the status read Succeeded
