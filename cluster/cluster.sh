@@ -11,6 +11,8 @@
 #   (loopback ports, state in .cluster/control-plane/), and kube-scheduler;
 # - containerd (Debian's 1.6, runc, cgroupfs) with its own socket, root and
 #   state under .cluster/containerd/, so a system containerd is never touched;
+#   its root (images and every container's writable layer) on a journaled ext4
+#   of its own, a sparse file (.cluster/containerd-root.ext4) mounted by loop;
 # - kubelet, node name goimage-node, on the bridge goimage0 (10.89.0.1/24):
 #   pods get addresses from Debian's CNI bridge plugin;
 # - on 10.89.0.1, for pods and the host alike: an OCI registry (`crane
@@ -38,13 +40,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Debian packages the node needs; installed when missing.
 PACKAGES=(containerd runc containernetworking-plugins iptables git debootstrap gcc libc6-dev
-  curl openssl iproute2 python3 ca-certificates)
+  curl openssl iproute2 python3 ca-certificates e2fsprogs)
 TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl crane crictl)
 CHAIN=GOIMAGE-EGRESS
 KUBELET_DIR="${CLUSTER_DIR}/kubelet"
 NODE_PKI="${CLUSTER_DIR}/node-pki"
 CNI_DIR="${CLUSTER_DIR}/cni"
 READY_TIMEOUT="${CLUSTER_TIMEOUT:-180}"
+STORAGE_IMAGE="${CLUSTER_DIR}/containerd-root.ext4"
+STORAGE_SIZE="${CLUSTER_STORAGE_SIZE:-32G}"
 
 kubectl_() { kubectl --kubeconfig "${CONTROL_PLANE_DIR}/kubeconfig" --request-timeout=10s "$@"; }
 ctr_() { ctr --address "${CONTAINERD_SOCK}" --namespace k8s.io "$@"; }
@@ -306,6 +310,33 @@ EOF
 
 containerd_ready() { ctr --address "${CONTAINERD_SOCK}" version >/dev/null 2>&1; }
 
+# containerd's root on a journaled ext4 of its own, as on a node's disk. A Kaniko
+# build writes the golang image's ~30,000 files into its container's layer and
+# deletes them; on an ext4 without a journal (this machine's root filesystem is
+# one) creating files within minutes of such a deletion costs ~0.4 ms each, as
+# the inode allocator steps over every "recently deleted" inode: Kaniko took
+# 18-28 s instead of 8 to unpack the golang image in every build but the first
+# (perf: ext4_create -> recently_deleted; bench/findings-builds.md). The file is
+# sparse and mounted with discard, so it holds what the node holds.
+storage_mounted() { mountpoint -q "${CONTAINERD_DIR}/root"; }
+
+storage_up() {
+  storage_mounted && return 0
+  if daemon_alive containerd; then
+    die "containerd runs on ${CONTAINERD_DIR}/root unmounted: run $0 down, then up"
+  fi
+  if [[ ! -f ${STORAGE_IMAGE} ]]; then
+    log "making container storage: ext4 with a journal in ${STORAGE_IMAGE} (sparse, ${STORAGE_SIZE})"
+    truncate -s "${STORAGE_SIZE}" "${STORAGE_IMAGE}"
+    mkfs.ext4 -q -F -L goimage-node -i 32768 "${STORAGE_IMAGE}"
+  fi
+  # What an earlier node left on the host filesystem would only be hidden.
+  rm -rf --one-file-system "${CONTAINERD_DIR}/root"
+  mkdir -p "${CONTAINERD_DIR}/root"
+  mount -o loop,discard "${STORAGE_IMAGE}" "${CONTAINERD_DIR}/root"
+  chmod 711 "${CONTAINERD_DIR}/root"
+}
+
 containerd_up() {
   containerd_config
   if daemon_alive containerd && containerd_ready && config_unchanged containerd; then
@@ -511,7 +542,7 @@ healthy() {
   local name
   for name in "${DAEMONS[@]}"; do daemon_alive "${name}" || return 1; done
   "${GOIMAGE_ROOT}/cluster/control-plane.sh" status "${CONTROL_PLANE_DIR}" 2>/dev/null &&
-    egress_rules_present && service_rules_present && registry_ready && node_ready
+    storage_mounted && egress_rules_present && service_rules_present && registry_ready && node_ready
 }
 
 # --- up, down --------------------------------------------------------------------
@@ -531,6 +562,7 @@ up() {
     "${GOIMAGE_ROOT}/cluster/control-plane.sh" up "${CONTROL_PLANE_DIR}" 7>&-
   service_rules
   node_pki
+  storage_up
   containerd_up
   helpers_up
   "${GOIMAGE_ROOT}/cluster/images.sh"
