@@ -94,6 +94,7 @@ _KANIKO_PHASES: tuple[tuple[str, str], ...] = (
     ("Running: [/bin/sh -c go build", "go build"),
     ("Running: [/bin/sh -c go mod download", "go mod download"),
     ("Running: ", "other RUN"),
+    ("Found cached layer, extracting", "extract cached layers"),
     ("Deleting filesystem", "clear stage filesystem"),
     ("Pushing", "push"),
     ("Pushed", "push"),
@@ -339,6 +340,7 @@ def measure_node_builds() -> list[Row]:
 
 
 RESULTS = Path(__file__).resolve().parent / "results-builds.md"
+FINDINGS = Path(__file__).resolve().parent / "findings-builds.md"
 
 
 def main() -> int:
@@ -350,6 +352,7 @@ def main() -> int:
             "Written by `make bench-builds` (bench/node.py); see bench/README.md.",
             "## Machine\n\n" + machine(),
             "## Figures\n\n" + table(rows),
+            FINDINGS.read_text().strip() if FINDINGS.exists() else "",
         ]
     )
     RESULTS.write_text(text + "\n")
