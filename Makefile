@@ -138,10 +138,10 @@ kind-demo: ## (needs Docker and kind; not run by CI) build the operator image, l
 # --- benchmarks ---------------------------------------------------------------------------------
 
 .PHONY: bench bench-plane bench-builds
-bench: bench-plane bench-builds ## every benchmark below, one after the other (~25 min)
+bench: bench-plane bench-builds ## every benchmark below, one after the other (~20 min)
 
 bench-plane: venv tools ## operator on a local control plane: reaction, burst, API cost, footprint, each against its floor (~12 min; writes bench/results.md)
 	$(BIN)/python -m bench
 
-bench-builds: venv tools ## real builds on the e2e node (root): cold and warm builds of examples/ against host go build (~10 min; writes bench/results-builds.md)
+bench-builds: venv tools ## real builds on the e2e node (root): cold and warm builds of examples/ against host go build (~3-6 min once the node's images exist; writes bench/results-builds.md)
 	$(BIN)/python -m bench.node
