@@ -92,7 +92,7 @@ _KANIKO_PHASES: tuple[tuple[str, str], ...] = (
     ("Unpacking rootfs", "unpack base image"),
     ("Taking snapshot of full filesystem", "snapshot filesystem"),
     ("Running: [/bin/sh -c go build", "go build"),
-    ("Running: [/bin/sh -c go mod download", "go mod download"),
+    ("Running: [/bin/sh -c go mod download", "go mod download + std packages"),
     ("Running: ", "other RUN"),
     ("Found cached layer, extracting", "extract cached layers"),
     ("Deleting filesystem", "clear stage filesystem"),

@@ -25,7 +25,7 @@ def test_each_line_owns_the_time_until_the_next() -> None:
     phases = kaniko_phases(LOG)
     assert phases["unpack base image"] == pytest.approx(8.0)
     assert phases["snapshot filesystem"] == pytest.approx(1.0)
-    assert phases["go mod download"] == pytest.approx(0.5)
+    assert phases["go mod download + std packages"] == pytest.approx(0.5)
     assert phases["go build"] == pytest.approx(7.0)
     assert phases["clear stage filesystem"] == pytest.approx(3.0)
     assert phases["push"] == pytest.approx(0.2)

@@ -134,14 +134,30 @@ class TestShape:
         build = stages(render(CASES[name]))[0]
         order = [" ".join(item) for item in build]
         go_mod = order.index("COPY go.mod go.sum* ./")
-        download = order.index("RUN go mod download")
+        download = next(i for i, item in enumerate(order) if item.startswith("RUN go mod download"))
         source = order.index("COPY . .")
         compile_ = next(i for i, item in enumerate(order) if item.startswith("RUN go build"))
         assert go_mod < download < source < compile_
 
+    def test_std_packages_compile_in_the_module_layer_with_the_builds_flags(
+        self, name: str
+    ) -> None:
+        # Go's build cache reuses a package only when its flags match: the module
+        # layer's precompile must use the build's -trimpath and tags.
+        spec = parse(CASES[name])
+        build = stages(render(CASES[name]))[0]
+        layer = next(rest for keyword, rest in build if rest.startswith("go mod download"))
+        download, precompile = (shlex.split(part) for part in layer.split(" && "))
+        assert download == ["go", "mod", "download"]
+        expected = ["go", "build", "-trimpath"]
+        if spec.go.tags:
+            expected.append(f"-tags={','.join(spec.go.tags)}")
+        assert precompile == [*expected, "fmt", "os", "flag"]
+        assert [a for a in build_line(render(CASES[name])) if a in expected] == expected
+
     def test_go_env_precedes_the_module_download(self, name: str) -> None:
         build = stages(render(CASES[name]))[0]
-        download = build.index(("RUN", "go mod download"))
+        download = next(i for i, (_, cmd) in enumerate(build) if cmd.startswith("go mod download"))
         env_names = [split_assignment(rest)[0] for keyword, rest in build if keyword == "ENV"]
         assert "CGO_ENABLED" in env_names
         env_indexes = [i for i, (keyword, _) in enumerate(build) if keyword == "ENV"]
