@@ -99,6 +99,8 @@ _KANIKO_PHASES: tuple[tuple[str, str], ...] = (
     ("Pushing", "push"),
     ("Pushed", "push"),
 )
+# Kaniko's own lines (--log-format=text): logrus's key=value form.
+_KANIKO_LINE = re.compile(r'^(time="[^"]*" )?level=\w+ ')
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z ")
 
 
@@ -113,15 +115,18 @@ def _instant(text: str) -> float:
 
 def kaniko_phases(log: str) -> dict[str, float]:
     """Seconds per phase of a Kaniko run, from its log with kubelet timestamps: each line's
-    time until the next line goes to the phase the line starts."""
+    time until the next line goes to the phase the line starts. A line that is not
+    Kaniko's own (a RUN's output, git's progress) stays in the phase it is part of."""
     stamped = []
     for line in log.splitlines():
         match = _TIMESTAMP.match(line)
         if match:
             stamped.append((_instant(line), line[match.end() :]))
     phases: defaultdict[str, float] = defaultdict(float)
+    phase = "other"
     for (at, message), (following, _) in itertools.pairwise(stamped):
-        phase = next((name for marker, name in _KANIKO_PHASES if marker in message), "other")
+        if _KANIKO_LINE.match(message):
+            phase = next((name for marker, name in _KANIKO_PHASES if marker in message), "other")
         phases[phase] += following - at
     return dict(phases)
 
