@@ -99,6 +99,8 @@ _KANIKO_PHASES: tuple[tuple[str, str], ...] = (
     ("Pushing", "push"),
     ("Pushed", "push"),
 )
+# Kaniko pushes cache layers in the background: their lines land inside later steps.
+_CACHE_PUSH = re.compile(r"Pushing layer |Push(?:ing image to|ed) \S*/cache[:@]")
 # Kaniko's own lines (--log-format=text): logrus's key=value form.
 _KANIKO_LINE = re.compile(r'^(time="[^"]*" )?level=\w+ ')
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z ")
@@ -116,7 +118,8 @@ def _instant(text: str) -> float:
 def kaniko_phases(log: str) -> dict[str, float]:
     """Seconds per phase of a Kaniko run, from its log with kubelet timestamps: each line's
     time until the next line goes to the phase the line starts. A line that is not
-    Kaniko's own (a RUN's output, git's progress) stays in the phase it is part of."""
+    Kaniko's own (a RUN's output, git's progress) or that reports a cache layer's
+    background push stays in the phase it is part of."""
     stamped = []
     for line in log.splitlines():
         match = _TIMESTAMP.match(line)
@@ -125,7 +128,7 @@ def kaniko_phases(log: str) -> dict[str, float]:
     phases: defaultdict[str, float] = defaultdict(float)
     phase = "other"
     for (at, message), (following, _) in itertools.pairwise(stamped):
-        if _KANIKO_LINE.match(message):
+        if _KANIKO_LINE.match(message) and not _CACHE_PUSH.search(message):
             phase = next((name for marker, name in _KANIKO_PHASES if marker in message), "other")
         phases[phase] += following - at
     return dict(phases)
