@@ -318,7 +318,9 @@ containerd_ready() { ctr --address "${CONTAINERD_SOCK}" version >/dev/null 2>&1;
 # 18-28 s instead of 8 to unpack the golang image in every build but the first
 # (perf: ext4_create -> recently_deleted; bench/findings-builds.md). The file is
 # sparse and mounted with discard, so it holds what the node holds.
-storage_mounted() { mountpoint -q "${CONTAINERD_DIR}/root"; }
+# CLUSTER_STORAGE=host keeps containerd's root on the host filesystem instead
+# (a machine without loop devices).
+storage_mounted() { [[ ${CLUSTER_STORAGE:-} == host ]] || mountpoint -q "${CONTAINERD_DIR}/root"; }
 
 storage_up() {
   storage_mounted && return 0
@@ -333,7 +335,8 @@ storage_up() {
   # What an earlier node left on the host filesystem would only be hidden.
   rm -rf --one-file-system "${CONTAINERD_DIR}/root"
   mkdir -p "${CONTAINERD_DIR}/root"
-  mount -o loop,discard "${STORAGE_IMAGE}" "${CONTAINERD_DIR}/root"
+  mount -o loop,discard "${STORAGE_IMAGE}" "${CONTAINERD_DIR}/root" ||
+    die "cannot loop-mount ${STORAGE_IMAGE}; CLUSTER_STORAGE=host keeps containerd's root on this filesystem"
   chmod 711 "${CONTAINERD_DIR}/root"
 }
 
