@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.env_file import read_env_file
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 CONTROL_PLANE = REPO_ROOT / "cluster" / "control-plane.sh"
@@ -65,15 +67,6 @@ def _script(command: str, state_dir: Path) -> None:
         )
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            env[key.strip()] = value.strip()
-    return env
-
-
 @contextmanager
 def control_plane(state_dir: Path) -> Iterator[ControlPlane]:
     """A control plane started in `state_dir`, stopped on the way out."""
@@ -83,7 +76,7 @@ def control_plane(state_dir: Path) -> Iterator[ControlPlane]:
     started = time.monotonic()
     _script("up", state_dir)
     try:
-        written = _read_env(state_dir / "env")
+        written = read_env_file(state_dir / "env")
         env = {**os.environ, **written}
         env["PATH"] = f"{TOOLS_BIN}:{env.get('PATH', '')}"
         plane = ControlPlane(

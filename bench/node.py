@@ -47,8 +47,8 @@ from tests.e2e.e2e_helpers import (
     copy_example,
     deploy_operator,
     example_spec,
-    read_env_file,
 )
+from tests.env_file import read_env_file
 from tests.kubectl import make_kubectl
 
 from bench.kube import GIB, Kube

@@ -29,8 +29,8 @@ from tests.e2e.e2e_helpers import (
     REPO_ROOT,
     Cluster,
     Kubectl,
-    read_env_file,
 )
+from tests.env_file import read_env_file
 from tests.kubectl import make_kubectl
 
 HERE = Path(__file__).resolve().parent

@@ -35,15 +35,6 @@ STUCK_REASONS = frozenset(
 )
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() and not key.lstrip().startswith("#"):
-            env[key.strip()] = value.strip()
-    return env
-
-
 class Cluster:
     """The running node, as ``cluster/cluster.sh up`` describes it in ``.cluster/env``."""
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.env_file import read_env_file
 from tests.kubectl import Kubectl, make_kubectl
 
 HERE = Path(__file__).resolve().parent
@@ -76,15 +77,6 @@ def _control_plane_script(command: str, state_dir: Path) -> None:
         )
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() and not key.lstrip().startswith("#"):
-            env[key.strip()] = value.strip()
-    return env
-
-
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     """etcd + kube-apiserver + kube-controller-manager for the whole session."""
@@ -98,7 +90,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     state_dir = Path(reuse).resolve() if reuse else tmp_path_factory.mktemp("control-plane")
     _control_plane_script("up", state_dir)
     try:
-        written = _read_env_file(state_dir / "env")
+        written = read_env_file(state_dir / "env")
         yield ControlPlane(
             state_dir=state_dir,
             kubeconfig=Path(written["KUBECONFIG"]),
