@@ -52,7 +52,7 @@ from tests.env_file import read_env_file
 from tests.kubectl import make_kubectl
 
 from bench.kube import GIB, Kube
-from bench.report import Row, machine, ratio, table
+from bench.report import Row, ratio, write_results
 
 CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "cluster.sh"
 NAMESPACE = "goimage-bench"
@@ -353,17 +353,14 @@ FINDINGS = Path(__file__).resolve().parent / "findings-builds.md"
 def main() -> int:
     started = time.monotonic()
     rows = measure_node_builds()
-    text = "\n\n".join(
-        [
-            "# Benchmarks: real builds on the node, against `go build` on the host",
-            "Written by `make bench-builds` (bench/node.py); see bench/README.md.",
-            "## Machine\n\n" + machine(),
-            "## Figures\n\n" + table(rows),
-            FINDINGS.read_text().strip() if FINDINGS.exists() else "",
-        ]
+    write_results(
+        RESULTS,
+        title="Benchmarks: real builds on the node, against `go build` on the host",
+        intro="Written by `make bench-builds` (bench/node.py); see bench/README.md.",
+        rows=rows,
+        notes=[],
+        findings=FINDINGS,
     )
-    RESULTS.write_text(text + "\n")
-    print(f"\n{table(rows)}\n\nwritten to {RESULTS}")
     print(f"make bench-builds: {time.monotonic() - started:.0f} s")
     return 0
 

@@ -80,3 +80,27 @@ def machine() -> str:
             f"- load average at the end (1, 5, 15 min): {load}",
         ]
     )
+
+
+def write_results(
+    output: Path,
+    *,
+    title: str,
+    intro: str,
+    rows: Sequence[Row],
+    notes: Sequence[str],
+    findings: Path,
+) -> None:
+    """`output`: the title, the machine, the table, the notes and the hand-kept findings."""
+    text = "\n\n".join(
+        [
+            f"# {title}",
+            intro,
+            "## Machine\n\n" + machine(),
+            "## Figures\n\n" + table(rows),
+            *notes,
+            findings.read_text().strip() if findings.exists() else "",
+        ]
+    )
+    output.write_text(text + "\n")
+    print(f"\n{table(rows)}\n\nwritten to {output}")

@@ -32,7 +32,7 @@ from bench.cluster import (
 )
 from bench.kube import BATCH, CORE, GIB, Kube, RequestKey
 from bench.operator import Footprint, Operator, operator_env
-from bench.report import Row, machine, ms, percentile, ratio, secs, table
+from bench.report import Row, ms, percentile, ratio, secs, write_results
 from goimage.config import load_settings
 from goimage.core import naming
 from goimage.core.settings import Settings
@@ -594,22 +594,6 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
     return rows, notes
 
 
-def write_results(rows: list[Row], notes: list[str], output: Path, options: Options) -> None:
-    text = "\n\n".join(
-        [
-            "# Benchmarks: the operator against its floor",
-            "Written by `make bench` (bench/run.py); see bench/README.md for what each "
-            "figure measures and how the floor is made.",
-            "## Machine\n\n" + machine(),
-            "## Figures\n\n" + table(rows),
-            *notes,
-            FINDINGS.read_text().strip() if FINDINGS.exists() else "",
-        ]
-    )
-    output.write_text(text + "\n")
-    print(f"\n{table(rows)}\n\nwritten to {output}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--latency-builds", type=int, default=200)
@@ -644,7 +628,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    write_results(rows, notes, options.output, options)
+    write_results(
+        options.output,
+        title="Benchmarks: the operator against its floor",
+        intro="Written by `make bench` (bench/run.py); see bench/README.md for what each "
+        "figure measures and how the floor is made.",
+        rows=rows,
+        notes=notes,
+        findings=FINDINGS,
+    )
     print(f"make bench: {math.ceil(time.monotonic() - started)} s")
     return 0
 
