@@ -8,7 +8,6 @@ states, exit codes, reasons and termination messages the kubelet reports.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +18,7 @@ from tests.unit.factories import IMAGE
 
 from goimage.core import failures, kaniko_job, naming, results, status
 from goimage.core.conditions import Reason
+from goimage.core.merge_patch import apply_merge_patch
 from goimage.core.settings import Settings
 
 T_CREATE = "2025-11-20T10:00:00Z"
@@ -214,19 +214,6 @@ def pod_succeeded(size: int = SIZE) -> dict[str, Any]:
 
 def pod_build_failed(tail: str, *, code: int = 1, reason: str = "Error") -> dict[str, Any]:
     return make_pod("Failed", terminated(code, reason, tail), waiting("PodInitializing"))
-
-
-def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch (RFC 7386), as the API server applies the status patch."""
-    result = copy.deepcopy(dict(current))
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 def ready(patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -542,7 +529,7 @@ class TestOverTime:
     def test_transition_time_kept_while_nothing_changes(self) -> None:
         pod = make_pod("Pending", running(), waiting("PodInitializing"))
         first = from_build(job_running(), pod, now=NOW)
-        current = merge({}, first)
+        current = apply_merge_patch({}, first)
         second = from_build(job_running(), pod, previous=current, now=LATER)
         assert second["conditions"] == first["conditions"]
         assert {c["lastTransitionTime"] for c in second["conditions"]} == {NOW}
@@ -561,26 +548,26 @@ class TestOverTime:
             (job_failed("DeadlineExceeded", "deadline"), None),
         ):
             patch = from_build(job, pod)
-            current = merge({"phase": "Pending"}, patch)
+            current = apply_merge_patch({"phase": "Pending"}, patch)
             assert not status.would_change(patch, current)
             again = from_build(job, pod, previous=current, now=LATER)
             assert again == patch
-            assert not status.would_change(again, merge(current, again))
+            assert not status.would_change(again, apply_merge_patch(current, again))
 
     def test_ready_moves_when_the_build_succeeds(self) -> None:
         building = from_build(job_running(), make_pod("Pending", running(), None), now=NOW)
-        current = merge({}, building)
+        current = apply_merge_patch({}, building)
         done = from_build(job_complete(), pod_succeeded(), previous=current, now=LATER)
         assert status.would_change(done, current)
         times = {c["type"]: c["lastTransitionTime"] for c in done["conditions"]}
         assert times == {"Ready": LATER, "Reconciling": LATER, "Stalled": NOW}
 
     def test_last_successful_survives_a_later_failure(self) -> None:
-        current = merge({}, from_build(job_complete(), pod_succeeded()))
+        current = apply_merge_patch({}, from_build(job_complete(), pod_succeeded()))
         # Generation 4 starts, then fails.
         plan = factories.plan(generation=4)
         new = status.status_for_new_build(plan, previous=current, now=LATER)
-        current = merge(current, new)
+        current = apply_merge_patch(current, new)
         assert current["lastSuccessful"]["generation"] == 3
         assert "image" not in current
         assert "digest" not in current
@@ -588,7 +575,7 @@ class TestOverTime:
         failed_job["metadata"]["labels"][naming.LABEL_GENERATION] = "4"
         failed = from_build(failed_job, pod_build_failed(COMPILE_TAIL), previous=current)
         assert "lastSuccessful" not in failed
-        current = merge(current, failed)
+        current = apply_merge_patch(current, failed)
         assert current["phase"] == "Failed"
         assert current["observedGeneration"] == 4
         assert current["lastSuccessful"] == {
@@ -603,7 +590,7 @@ class TestOverTime:
 
 class TestNewBuild:
     def test_pending_with_the_old_result_cleared(self) -> None:
-        previous = merge({}, from_build(job_complete(), pod_succeeded()))
+        previous = apply_merge_patch({}, from_build(job_complete(), pod_succeeded()))
         plan = factories.plan({"output.tags": ["v2", "latest"]}, generation=4)
         patch = status.status_for_new_build(plan, previous=previous, now=LATER)
         assert patch["phase"] == "Pending"
@@ -618,7 +605,7 @@ class TestNewBuild:
         assert conditions(patch) == {"Ready": "False", "Reconciling": "True", "Stalled": "False"}
         assert ready(patch)["observedGeneration"] == 4
         assert ready(patch)["lastTransitionTime"] == LATER
-        applied = merge(previous, patch)
+        applied = apply_merge_patch(previous, patch)
         assert "image" not in applied
         assert "digest" not in applied
         assert applied["lastSuccessful"]["generation"] == 3
@@ -648,7 +635,7 @@ class TestInvalidSpec:
     def test_same_refusal_again_writes_nothing(self) -> None:
         args: dict[str, Any] = {"generation": 5, "field": "spec.go.cgo", "message": "needs libc"}
         first = status.status_for_invalid_spec(previous={}, now=NOW, **args)
-        current = merge({}, first)
+        current = apply_merge_patch({}, first)
         again = status.status_for_invalid_spec(previous=current, now=LATER, **args)
         assert again["completionTime"] == NOW
         assert not status.would_change(again, current)
@@ -658,16 +645,20 @@ class TestInvalidSpec:
             generation=5, field="spec.go.cgo", message="x", previous={}, now=NOW
         )
         other = status.status_for_invalid_spec(
-            generation=6, field="spec.go.cgo", message="x", previous=merge({}, first), now=LATER
+            generation=6,
+            field="spec.go.cgo",
+            message="x",
+            previous=apply_merge_patch({}, first),
+            now=LATER,
         )
         assert other["completionTime"] == LATER
 
     def test_keeps_last_successful(self) -> None:
-        previous = merge({}, from_build(job_complete(), pod_succeeded()))
+        previous = apply_merge_patch({}, from_build(job_complete(), pod_succeeded()))
         patch = status.status_for_invalid_spec(
             generation=4, field="spec.output.image", message="bad", previous=previous, now=LATER
         )
-        applied = merge(previous, patch)
+        applied = apply_merge_patch(previous, patch)
         assert applied["lastSuccessful"]["digest"] == DIGEST
         assert "digest" not in applied
 

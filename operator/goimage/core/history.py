@@ -1,13 +1,18 @@
 """Which of a GoImageBuild's builds to stop or forget.
 
 Builds of older generations that still run are stopped (a new spec supersedes
-them); finished ones are kept as history, the newest `keep` of them.
+them); finished ones are kept as history, the newest `keep` of them. A build
+is known by its Job: `records_from_jobs` reads what this needs from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+# The Job conditions that end a Job for good (the Job controller sets them last).
+_FINISHED = ("Complete", "Failed")
 
 
 @dataclass(frozen=True)
@@ -15,6 +20,25 @@ class BuildRecord:
     name: str
     created: str  # RFC 3339, so it sorts as text
     finished: bool
+
+
+def records_from_jobs(jobs: Iterable[Mapping[str, Any]]) -> list[BuildRecord]:
+    """One record per build Job (as the API server shows it), in the order given."""
+    return [
+        BuildRecord(
+            name=job["metadata"]["name"],
+            created=job["metadata"].get("creationTimestamp") or "",
+            finished=_finished(job),
+        )
+        for job in jobs
+    ]
+
+
+def _finished(job: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") in _FINISHED and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
 
 
 def builds_to_remove(records: Iterable[BuildRecord], *, current: str, keep: int) -> list[str]:
