@@ -30,16 +30,20 @@ venv: $(BIN)/goimage-operator ## create the virtualenv and install the operator 
 tools: ## build etcd and the Kubernetes binaries (apiserver, controller-manager, scheduler, kubelet, kubectl) from pinned Go modules into .tools/bin
 	cluster/build-tools.sh $(TOOLS_DIR)
 
-CRD := manifests/crds/goimage.dev_goimagebuilds.yaml
+CRDS := manifests/crds/goimage.dev_goimagebuilds.yaml manifests/crds/goimage.dev_goimagebuildpolicies.yaml
 
 .PHONY: crds
-crds: ## copy the CRD (source of truth: manifests/crds) into the chart
-	cp $(CRD) charts/goimage-operator/crds/
+crds: ## copy the CRDs (source of truth: manifests/crds) into the chart
+	cp $(CRDS) charts/goimage-operator/crds/
+
+.PHONY: admission-policy
+admission-policy: venv ## generate the chart's ValidatingAdmissionPolicy from the policy rules (operator/goimage/core/policy_rules.py)
+	$(BIN)/python -m goimage.core.admission_policy >charts/goimage-operator/templates/admission-policy.yaml
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench testkit
+	$(BIN)/ruff format --check operator tests bench testkit
 	$(BIN)/mypy
 
 .PHONY: test-unit

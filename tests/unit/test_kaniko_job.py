@@ -297,9 +297,10 @@ class TestJob:
     def test_builder_settings_passed_through(self) -> None:
         job = kaniko_job.build_kaniko_job(full_plan(), SETTINGS)
         spec = pod_spec(job)
+        # The build's own values for what it names; the operator's defaults for the rest.
         assert build_container(job)["resources"] == {
-            "requests": {"cpu": "500m", "memory": "1Gi"},
-            "limits": {"memory": "4Gi"},
+            "requests": {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "2Gi"},
+            "limits": {"memory": "4Gi", "ephemeral-storage": "20Gi"},
         }
         assert spec["serviceAccountName"] == "builder"
         assert spec["nodeSelector"] == {"kubernetes.io/arch": "amd64", "pool": "builds"}
@@ -314,12 +315,12 @@ class TestJob:
         ]
         assert build_container(job)["image"] == "gcr.io/kaniko-project/executor:v1.23.2"
 
-    def test_defaults_leave_scheduling_alone(self) -> None:
+    def test_defaults_leave_scheduling_alone_and_set_resources(self) -> None:
         job = job_for()
         spec = pod_spec(job)
         for key in ("serviceAccountName", "nodeSelector", "tolerations"):
             assert key not in spec
-        assert "resources" not in build_container(job)
+        assert build_container(job)["resources"] == SETTINGS.build_resources
         assert build_container(job)["image"] == SETTINGS.kaniko_image
         assert report_container(job)["image"] == SETTINGS.reporter_image
 

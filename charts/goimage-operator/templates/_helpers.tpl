@@ -117,8 +117,13 @@ writes to Pods.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
-# kopf observes namespaces when it runs with a namespace list.
+# Namespaces' labels decide which GoImageBuildPolicies govern a build (and kopf
+# observes namespaces when it runs with a namespace list).
 - apiGroups: [""]
   resources: ["namespaces"]
+  verbs: ["list", "watch"]
+# GoImageBuildPolicies: read, never written (only the platform team writes them).
+- apiGroups: ["goimage.dev"]
+  resources: ["goimagebuildpolicies"]
   verbs: ["list", "watch"]
 {{- end }}

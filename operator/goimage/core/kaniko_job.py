@@ -17,6 +17,7 @@ from typing import Any
 from goimage.core import naming
 from goimage.core.configmap import DOCKERFILE_KEY
 from goimage.core.plan import BuildPlan
+from goimage.core.policy import PodPlacement, pod_placement
 from goimage.core.settings import Settings
 from goimage.core.spec import BuildSpec, GitSource
 
@@ -27,6 +28,18 @@ DOCKERFILE_DIR = "/goimage/dockerfile"
 DOCKER_CONFIG_DIR = "/kaniko/.docker"
 # The reporter runs as the operator image's non-root user.
 REPORTER_UID = 65532
+
+# Kaniko runs as root in its container: it unpacks base images with their
+# files' owners and modes, and runs the Dockerfile's RUN steps in that tree.
+# These are the only capabilities it needs for that, found by real builds on
+# the test node (every other one dropped, seccomp RuntimeDefault, no
+# privilege escalation); docs/multi-tenancy.md says why each one:
+#   CHOWN         files of the base image keep their owners (chown)
+#   DAC_OVERRIDE  root writes into directories of the image it does not own
+#   FOWNER        modes and times set on files it does not own (chmod, utimes)
+#   FSETID        setuid/setgid bits kept when it sets a file's mode
+#   SETUID/SETGID RUN steps as the image's USER, and files owned by others
+KANIKO_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID")
 
 _VOLUME_OUTPUT = "goimage-output"
 _VOLUME_DOCKERFILE = "goimage-dockerfile"
@@ -115,7 +128,9 @@ def _git_env(git: GitSource) -> list[dict[str, Any]]:
     return env
 
 
-def _build_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
+def _build_container(
+    plan: BuildPlan, settings: Settings, placement: PodPlacement
+) -> dict[str, Any]:
     spec = plan.spec
     mounts: list[dict[str, Any]] = [
         {"name": _VOLUME_DOCKERFILE, "mountPath": DOCKERFILE_DIR, "readOnly": True},
@@ -131,15 +146,19 @@ def _build_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
         "args": kaniko_args(spec, settings),
         "env": _git_env(spec.source.git),
         "volumeMounts": mounts,
-        # Kaniko unpacks base images as their owners: it needs root in its
-        # container, but no privilege, no host path and no API token.
-        "securityContext": {"allowPrivilegeEscalation": False},
+        # Root in its own container, but no privilege, no host path, no API
+        # token, and of root's capabilities only those Kaniko needs.
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"], "add": list(KANIKO_CAPABILITIES)},
+        },
         # On failure the kubelet puts the log's tail here: the compiler's
         # message, or git's, reaches the status without the operator reading logs.
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    if spec.builder.resources:
-        container["resources"] = {k: dict(v) for k, v in spec.builder.resources.items()}
+    if placement.resources:
+        container["resources"] = {k: dict(v) for k, v in placement.resources.items()}
     return container
 
 
@@ -171,10 +190,12 @@ def _report_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _volumes(plan: BuildPlan) -> list[dict[str, Any]]:
+def _volumes(plan: BuildPlan, settings: Settings) -> list[dict[str, Any]]:
     volumes: list[dict[str, Any]] = [
         {"name": _VOLUME_DOCKERFILE, "configMap": {"name": plan.object_name}},
-        {"name": _VOLUME_OUTPUT, "emptyDir": {}},
+        # The built image (OCI layout) for the report step; bounded like the
+        # build container's own scratch (its ephemeral-storage limit).
+        {"name": _VOLUME_OUTPUT, "emptyDir": {"sizeLimit": settings.output_size_limit}},
     ]
     if plan.spec.output.push_secret_name:
         volumes.append(
@@ -204,22 +225,30 @@ def job_annotations(spec: BuildSpec) -> dict[str, str]:
     return annotations
 
 
-def build_kaniko_job(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
+def build_kaniko_job(
+    plan: BuildPlan, settings: Settings, placement: PodPlacement | None = None
+) -> dict[str, Any]:
+    """The build's Job; `placement` is what the governing policies force (none: the spec's)."""
     spec = plan.spec
+    if placement is None:
+        placement = pod_placement(spec, (), default_resources=settings.build_resources)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 10,
-        "initContainers": [_build_container(plan, settings)],
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "initContainers": [_build_container(plan, settings, placement)],
         "containers": [_report_container(plan, settings)],
-        "volumes": _volumes(plan),
+        "volumes": _volumes(plan, settings),
     }
     if spec.builder.service_account_name:
         pod_spec["serviceAccountName"] = spec.builder.service_account_name
-    if spec.builder.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.builder.node_selector)
-    if spec.builder.tolerations:
+    if placement.runtime_class_name:
+        pod_spec["runtimeClassName"] = placement.runtime_class_name
+    if placement.node_selector:
+        pod_spec["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
         pod_spec["tolerations"] = [
             {
                 key: value
@@ -232,7 +261,7 @@ def build_kaniko_job(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
                 )
                 if value not in ("", None)
             }
-            for t in spec.builder.tolerations
+            for t in placement.tolerations
         ]
     return {
         "apiVersion": "batch/v1",

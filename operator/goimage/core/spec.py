@@ -38,6 +38,9 @@ _USER = re.compile(r"^[0-9]+(:[0-9]+)?$")
 _GO_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+|rc[0-9]+)?$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _GIT_URL = re.compile(r"^https?://[^\s#]+$")
+_URL_CREDENTIALS = re.compile(r"^https?://[^/]*@")
+# host[:port][/path], as Kaniko's --registry-mirror takes it.
+_MIRROR = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?(/[A-Za-z0-9._~-]+)*/?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # An image reference as FROM takes it: no spaces (which would add words to the
 # instruction) and no $ (which FROM would expand).
@@ -138,6 +141,7 @@ class Toleration:
 class BuilderSpec:
     image: str = ""
     timeout_seconds: int = 1800
+    timeout: str = DEFAULT_TIMEOUT  # as written: messages quote it
     cache: CacheSpec = field(default_factory=CacheSpec)
     # Kept as the API shape: the Job takes ResourceRequirements verbatim.
     resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -198,13 +202,18 @@ def default_binary_name(spec: BuildSpec) -> str:
     return repo.removesuffix(".git") or "app"
 
 
-def parse_duration(value: str, *, field: str) -> int:
-    """Seconds in a Go-style duration such as 30m or 1h30m, rounded up."""
+def duration_seconds(value: str, *, field: str) -> float:
+    """Seconds in a Go-style duration such as 30m, 1h30m or 1500ms, exactly."""
     if not _DURATION.match(value):
         raise SpecError(field, f"{value!r} is not a duration such as 30m, 1h or 90s")
-    seconds = sum(
+    return sum(
         float(number) * _DURATION_SECONDS[unit] for number, unit in _DURATION_PART.findall(value)
     )
+
+
+def parse_duration(value: str, *, field: str) -> int:
+    """Seconds in a Go-style duration such as 30m or 1h30m, rounded up."""
+    seconds = duration_seconds(value, field=field)
     whole = int(-(-seconds // 1))
     if whole < 1:
         raise SpecError(field, f"{value!r} is shorter than one second")
@@ -244,6 +253,12 @@ def _parse_source(raw: Mapping[str, Any]) -> Source:
     url = _string(git_raw, "url", path="spec.source.git", required=True)
     if not _GIT_URL.match(url):
         raise SpecError("spec.source.git.url", f"{url!r} must be an https:// or http:// URL")
+    if _URL_CREDENTIALS.match(url):
+        raise SpecError(
+            "spec.source.git.url",
+            "must not embed credentials (user:password@): put them in a Secret "
+            "and name it in spec.source.git.secretRef",
+        )
     revision = _string(git_raw, "revision", path="spec.source.git")
     if revision and (revision.startswith("-") or any(c.isspace() for c in revision)):
         raise SpecError("spec.source.git.revision", f"{revision!r} is not a branch, tag or commit")
@@ -299,10 +314,11 @@ def _parse_runtime(raw: Mapping[str, Any], *, cgo: bool) -> RuntimeSpec:
     if not _USER.match(user):
         raise SpecError(f"{path}.user", f"{user!r} must be a numeric UID or UID:GID")
     ports = raw.get("ports") or []
-    if not isinstance(ports, list) or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
-    ):
+    if not isinstance(ports, list):
         raise SpecError(f"{path}.ports", "must be a list of port numbers from 1 to 65535")
+    for index, port in enumerate(ports):
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise SpecError(f"{path}.ports[{index}]", f"{port!r} is not a port from 1 to 65535")
     labels = raw.get("labels") or {}
     if not isinstance(labels, Mapping):
         raise SpecError(f"{path}.labels", "must be a map of strings")
@@ -331,6 +347,9 @@ def _parse_output(raw: Mapping[str, Any]) -> OutputSpec:
         raise SpecError(f"{path}.image", f"{image!r} must be a repository without tag or digest")
     if any(c.isspace() or c.isupper() for c in image):
         raise SpecError(f"{path}.image", f"{image!r} is not a lower-case image repository")
+    if raw.get("tags") == []:
+        # The API server's minItems: an explicit empty list would push nothing.
+        raise SpecError(f"{path}.tags", "must name at least one tag; omit it for [latest]")
     tags = _strings(raw, "tags", path=path, pattern=_DOCKER_TAG, what="image tag") or ("latest",)
     max_size = raw.get("maxSize")
     insecure = raw.get("insecure", False)
@@ -353,8 +372,10 @@ def _parse_builder(raw: Mapping[str, Any]) -> BuilderSpec:
     cache_raw = _mapping(raw, "cache", path=path)
     resources = _mapping(raw, "resources", path=path)
     for kind, values in resources.items():
-        if kind not in ("limits", "requests") or not isinstance(values, Mapping):
-            raise SpecError(f"{path}.resources", f"{kind!r} is not limits or requests")
+        if kind not in ("limits", "requests"):
+            raise SpecError(f"{path}.resources.{kind}", f"{kind!r} is not limits or requests")
+        if not isinstance(values, Mapping):
+            raise SpecError(f"{path}.resources.{kind}", "must be a map of quantities")
         for name, value in values.items():
             parse_size(value, field=f"{path}.resources.{kind}.{name}")
     node_selector = _mapping(raw, "nodeSelector", path=path)
@@ -362,29 +383,44 @@ def _parse_builder(raw: Mapping[str, Any]) -> BuilderSpec:
     for index, item in enumerate(raw.get("tolerations") or []):
         if not isinstance(item, Mapping):
             raise SpecError(f"{path}.tolerations[{index}]", "must be a toleration")
-        seconds = item.get("tolerationSeconds")
-        tolerations.append(
-            Toleration(
-                key=str(item.get("key", "")),
-                operator=str(item.get("operator", "")),
-                value=str(item.get("value", "")),
-                effect=str(item.get("effect", "")),
-                toleration_seconds=int(seconds) if seconds is not None else None,
-            )
-        )
+        tolerations.append(parse_toleration(item))
     enabled = cache_raw.get("enabled", True)
     if not isinstance(enabled, bool):
         raise SpecError(f"{path}.cache.enabled", "must be true or false")
     return BuilderSpec(
         image=_string(raw, "image", path=path),
         timeout_seconds=parse_duration(timeout, field=f"{path}.timeout"),
+        timeout=timeout,
         cache=CacheSpec(enabled=enabled, repo=_string(cache_raw, "repo", path=f"{path}.cache")),
         resources={k: {n: str(v) for n, v in vs.items()} for k, vs in resources.items()},
         service_account_name=_string(raw, "serviceAccountName", path=path),
         node_selector=tuple(sorted((str(k), str(v)) for k, v in node_selector.items())),
         tolerations=tuple(tolerations),
-        registry_mirrors=_strings(raw, "registryMirrors", path=path),
+        registry_mirrors=_mirrors(raw, path),
     )
+
+
+def parse_toleration(item: Mapping[str, Any]) -> Toleration:
+    """A toleration as a Pod spec (or a policy) writes it."""
+    seconds = item.get("tolerationSeconds")
+    return Toleration(
+        key=str(item.get("key", "")),
+        operator=str(item.get("operator", "")),
+        value=str(item.get("value", "")),
+        effect=str(item.get("effect", "")),
+        toleration_seconds=int(seconds) if seconds is not None else None,
+    )
+
+
+def _mirrors(raw: Mapping[str, Any], path: str) -> tuple[str, ...]:
+    mirrors = _strings(raw, "registryMirrors", path=path)
+    for index, mirror in enumerate(mirrors):
+        if "://" in mirror or not _MIRROR.match(mirror):
+            raise SpecError(
+                f"{path}.registryMirrors[{index}]",
+                f"{mirror!r} must be host[:port][/path] without a scheme, e.g. mirror.gcr.io",
+            )
+    return mirrors
 
 
 def _check_combinations(spec: BuildSpec) -> None:
@@ -471,7 +507,9 @@ def _env(raw: Mapping[str, Any], path: str) -> tuple[EnvVar, ...]:
         raise SpecError(f"{path}.env", "must be a list of {name, value}")
     env = []
     for index, item in enumerate(items):
-        name = item.get("name", "") if isinstance(item, Mapping) else ""
+        if not isinstance(item, Mapping):
+            raise SpecError(f"{path}.env[{index}]", "must be an object {name, value}")
+        name = item.get("name", "")
         if not isinstance(name, str) or not _ENV_NAME.match(name):
             raise SpecError(f"{path}.env[{index}].name", f"{name!r} is not a variable name")
         value = item.get("value", "")
