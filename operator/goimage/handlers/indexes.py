@@ -1,7 +1,9 @@
 """In-memory indexes of what the operator watches, kept by kopf from its watch streams.
 
 Handlers look builds, Jobs and Pods up here instead of asking the API server:
-reconciling a build and deriving its status costs no reads. kopf fills every
+reconciling a build and deriving its status costs no reads. kopf hands each
+index to the handlers that declare a keyword parameter of its function's name
+(`build_jobs: kopf.Index[...]`). kopf fills every
 index from its initial listing before any handler runs, so a restarted
 operator sees the Jobs it made before it decides whether to make one.
 """
@@ -27,12 +29,6 @@ def _snapshot(body: kopf.Body, *fields: str) -> dict[str, Any]:
     return {"metadata": copy.deepcopy(metadata)} | {
         name: copy.deepcopy(body.get(name)) for name in fields
     }
-
-
-def lookup(kwargs: dict[str, Any], name: str) -> kopf.Index[Any, Any]:
-    """An index from a handler's kwargs (kopf passes each index by its function's name)."""
-    index: kopf.Index[Any, Any] = kwargs[name]
-    return index
 
 
 @kopf.index(naming.GROUP, naming.VERSION, naming.PLURAL)

@@ -1,4 +1,5 @@
-"""Operator start-up: kopf's settings, our settings, the API client."""
+"""Operator start-up: kopf's settings, our settings, the API client, and what the
+handlers share (kopf's memo: the settings, the statuses last written)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import kopf
 
 from goimage.config import load_settings
 from goimage.core import naming
+from goimage.core.status_cache import WrittenStatuses
 from goimage.k8s import api
 
 KOPF_PREFIX = f"kopf.{naming.GROUP}"
@@ -45,3 +47,5 @@ def configure(
     settings.watching.label_selectors["batch", "v1", "jobs"] = managed
     memo.settings = load_settings()
     logger.info("settings: %s", memo.settings)
+    # kopf gives each object's handlers a shallow copy of this memo: one cache for all.
+    memo.written_statuses = WrittenStatuses()

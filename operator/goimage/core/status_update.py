@@ -1,0 +1,131 @@
+"""What a Job or Pod event does to its GoImageBuild's status: the patch to write, if any,
+and the transition to announce.
+
+Pure: from the objects as the indexes hold them and the status as last known
+(`status_cache`). `status.status_from_build` says what the status should be;
+this module says whether that is a write at all, and which event tells users
+of it. The handler (handlers/children.py) finds the objects, writes, and posts.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from goimage.core import failures, naming, status
+from goimage.core.conditions import Phase
+
+_FINISHED = (str(Phase.SUCCEEDED), str(Phase.FAILED))
+# kopf cuts an Event's message over 1 KiB in its middle; a failure's message
+# leads with what went wrong, so its head is what the Event keeps.
+EVENT_MESSAGE_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """A Kubernetes Event on the GoImageBuild."""
+
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A build that has just changed phase: logged, and told by `event` if it has one."""
+
+    build_id: str | None
+    phase: str
+    message: str
+    event: BuildEvent | None
+
+
+def newest(objects: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The most recently created object (a Job's pods: the one that ran last), if any."""
+    ordered = sorted(objects, key=lambda o: o["metadata"].get("creationTimestamp") or "")
+    return ordered[-1] if ordered else None
+
+
+def current_build_id(owner: Mapping[str, Any]) -> str:
+    """The build the GoImageBuild asks for now: its generation, and its rebuild token."""
+    meta = owner["metadata"]
+    return naming.build_id(
+        int(meta.get("generation") or 1), naming.rebuild_token(meta.get("annotations"))
+    )
+
+
+def runs_current_build(job: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    """True when `job` runs the owner's current build: only that one writes the status."""
+    labels = job["metadata"].get("labels") or {}
+    return bool(labels.get(naming.LABEL_BUILD_ID) == current_build_id(owner))
+
+
+def hides_build_error(pod: Mapping[str, Any]) -> bool:
+    """True when the build step's termination message shows only Kaniko's usage text.
+
+    Only a build that failed before it started (a source that cannot be
+    cloned) shows that; the error is then in the step's log, which the
+    handler reads for the few events that follow the failure.
+    """
+    message = (_build_terminated(pod) or {}).get("message") or ""
+    return failures.shows_only_usage(message)
+
+
+def with_build_error(pod: Mapping[str, Any], log: str) -> Mapping[str, Any]:
+    """The pod, its build step's message replaced by the error in the step's `log`.
+
+    The pod unchanged when the log holds no more than the usage text.
+    """
+    error = failures.without_usage(log).strip()
+    if not error or _build_terminated(pod) is None:
+        return pod
+    fixed = copy.deepcopy(dict(pod))
+    for entry in fixed["status"]["initContainerStatuses"]:
+        if entry.get("name") == naming.CONTAINER_BUILD:
+            entry["state"]["terminated"]["message"] = error
+    return fixed
+
+
+def _build_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    build = next((c for c in statuses if c.get("name") == naming.CONTAINER_BUILD), None)
+    terminated: Mapping[str, Any] | None = ((build or {}).get("state") or {}).get("terminated")
+    return terminated
+
+
+def status_update(
+    *,
+    job: Mapping[str, Any],
+    pod: Mapping[str, Any] | None,
+    known: Mapping[str, Any],
+    now: str,
+) -> dict[str, Any] | None:
+    """The status patch the current build's `job` and `pod` call for; None: no write.
+
+    `known` is the status as last written (or as indexed). A pod gone after
+    its build finished changes nothing: its result was read while it lived.
+    """
+    same_job = known.get("jobName") == job["metadata"]["name"]
+    if pod is None and same_job and known.get("phase") in _FINISHED:
+        return None
+    patch = status.status_from_build(job=job, pod=pod, previous=known, now=now)
+    return patch if status.would_change(patch, known) else None
+
+
+def transition(patch: Mapping[str, Any], previous: Mapping[str, Any]) -> Transition | None:
+    """The phase change that writing `patch` over `previous` makes; None if the phase stays."""
+    phase = patch["phase"]
+    if phase == previous.get("phase"):
+        return None
+    ready = patch["conditions"][0]
+    message = ready["message"]
+    event: BuildEvent | None = None
+    if phase == str(Phase.FAILED):
+        event = BuildEvent("Warning", ready["reason"], message[:EVENT_MESSAGE_LIMIT])
+    elif phase == str(Phase.SUCCEEDED):
+        event = BuildEvent("Normal", "BuildSucceeded", message)
+    elif phase == str(Phase.BUILDING):
+        event = BuildEvent("Normal", "Building", message)
+    return Transition(build_id=patch.get("buildId"), phase=phase, message=message, event=event)
