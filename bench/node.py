@@ -32,7 +32,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,20 +40,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.e2e_helpers import (
-    CLUSTER_DIR,
-    Cluster,
-    copy_example,
-    deploy_operator,
-    example_spec,
-)
-from tests.env_file import read_env_file
-from tests.kubectl import make_kubectl
+from testkit import commands, node
+from testkit.examples import copy_example, example_spec
+from testkit.kubectl import make_kubectl
+from testkit.node import CLUSTER_DIR, Cluster, deploy_operator
 
 from bench.kube import GIB, Kube
 from bench.report import Row, ratio, write_results
 
-CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "cluster.sh"
 NAMESPACE = "goimage-bench"
 BUILD_TIMEOUT_S = 900
 POLL_S = 0.1
@@ -171,7 +164,7 @@ def host_go_build(source: Path, app: App, caches: Path, goproxy: str) -> float:
         ["go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w",
          "-o", str(caches / app.name), app.package],
     ):  # fmt: skip
-        subprocess.run(command, cwd=source, env=env, check=True, timeout=600)
+        commands.run(command, cwd=source, env=env, timeout=600)
     return time.monotonic() - started
 
 
@@ -260,12 +253,6 @@ class Builds:
 # --- the section ---------------------------------------------------------------------------
 
 
-def _cluster_script(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CLUSTER_SCRIPT), command], capture_output=True, text=True, check=False, timeout=3600
-    )
-
-
 def _phase_note(timed: Timed) -> str:
     parts = sorted(timed.phases.items(), key=lambda item: -item[1])
     return "; ".join(f"{name} {seconds:.1f} s" for name, seconds in parts)
@@ -318,12 +305,8 @@ def measure_node_builds() -> list[Row]:
         # No row rather than a "not measured" one: the last results stay as they are.
         raise SystemExit("make bench-builds: the node needs root (mounts, a bridge, iptables)")
     print("build speed on a real node: cluster/cluster.sh up, make image, make deploy", flush=True)
-    was_up = _cluster_script("status").returncode == 0
-    up = _cluster_script("up")
-    if up.returncode != 0:
-        raise RuntimeError(f"cluster/cluster.sh up exited {up.returncode}:\n{up.stderr[-4000:]}")
-    written = read_env_file(CLUSTER_DIR / "env")
-    cluster = Cluster(written, env={**os.environ, **written})
+    was_up = node.is_up()
+    cluster = node.up()
     kube = Kube(Path(cluster.kubeconfig), pool=4)
     workdir = Path(tempfile.mkdtemp(prefix="goimage-bench-node-"))
     try:
@@ -343,7 +326,7 @@ def measure_node_builds() -> list[Row]:
         kube.close()
         shutil.rmtree(workdir, ignore_errors=True)
         if not was_up:
-            _cluster_script("down")
+            node.down()
 
 
 RESULTS = Path(__file__).resolve().parent / "results-builds.md"

@@ -21,17 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from testkit import control_plane, crds
+from testkit.control_plane import ControlPlane
+from testkit.kubectl import make_kubectl
+from testkit.operator_process import Footprint, OperatorProcess, operator_env
+from testkit.paths import REPO_ROOT
+
 from bench import apicost, workload
-from bench.cluster import (
-    CONTROLLER_MANAGER_QPS,
-    REPO_ROOT,
-    ControlPlane,
-    control_plane,
-    install_crd,
-    raise_controller_manager_qps,
-)
+from bench.cluster import CONTROLLER_MANAGER_QPS, raise_controller_manager_qps
 from bench.kube import BATCH, CORE, GIB, Kube, RequestKey
-from bench.operator import Footprint, Operator, operator_env
 from bench.report import Row, ms, percentile, ratio, secs, write_results
 from goimage.config import load_settings
 from goimage.core import naming
@@ -39,7 +37,7 @@ from goimage.core.settings import Settings
 
 RESULTS = REPO_ROOT / "bench" / "results.md"
 FINDINGS = REPO_ROOT / "bench" / "findings.md"
-WAIT_S = int(__import__("os").environ.get("BENCH_WAIT_S", "300"))
+WAIT_S = int(os.environ.get("BENCH_WAIT_S", "300"))
 SETTLE_S = 5.0
 SWEEP = (8, 16, 32, 64)
 
@@ -285,7 +283,9 @@ def _mib(kib: int) -> str:
     return f"{kib / 1024:.0f} MiB"
 
 
-def _unrelated_pods(kube: Kube, operator: Operator, count: int, workers: int) -> tuple[float, int]:
+def _unrelated_pods(
+    kube: Kube, operator: OperatorProcess, count: int, workers: int
+) -> tuple[float, int]:
     """Operator CPU seconds for `count` pods not of ours, created then given a status."""
     namespace = make_namespace(kube, "bench-unrelated")
 
@@ -311,7 +311,7 @@ def _unrelated_pods(kube: Kube, operator: Operator, count: int, workers: int) ->
     return cpu, 2 * count
 
 
-def _wait_quiet(operator: Operator, *, window_s: float = 2.0, limit_s: float = 120) -> float:
+def _wait_quiet(operator: OperatorProcess, *, window_s: float = 2.0, limit_s: float = 120) -> float:
     """Wait until the operator spends under 2% of a CPU over `window_s`; seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
@@ -353,24 +353,118 @@ class ProfileRecorder:
             self.process = None
 
 
-def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row], list[str]]:
-    rows: list[Row] = []
-    notes: list[str] = []
-    raise_controller_manager_qps(plane)
-    install_crd(plane)
-    kube = Kube(plane.kubeconfig, pool=max(64, options.workers * 2))
-    warm_up(kube)
-    env = operator_env(plane.env)
-    settings = load_settings(env)
-    workers = options.workers
-    spaces = {
-        name: make_namespace(kube, f"bench-{name}")
-        for name in ("latency", "burst", "floor-latency", "floor-burst")
-    }
-    _, watches_before = apicost.scrape(kube)
+@dataclasses.dataclass
+class OperatorFigures:
+    """What the operator's runs measured, one operator process for all of them."""
 
-    # --- with the operator ------------------------------------------------------------------
-    operator = Operator(env=env, log_path=workdir / "operator.log")
+    watch_streams: Counter[RequestKey]
+    """Watches the operator opened at start (the API server's count of open streams)."""
+    latencies: list[float]
+    burst: Burst
+    burst_cpu_s: float
+    prints: list[tuple[int, Footprint]]
+    """Its footprint after so many GoImageBuilds: at start, mid-reaction, after the burst."""
+    idle_cpu_s: float
+    idle_api: Counter[RequestKey]
+    noise_cpu_s: float
+    noise_events: int
+
+
+@dataclasses.dataclass
+class FloorFigures:
+    """What the floor's runs measured: this client's writes, no operator."""
+
+    latencies: list[float]
+    best_workers: int
+    rates: dict[int, float]
+    burst: Burst
+
+
+# --- the operator's runs ------------------------------------------------------------------------
+
+
+def operator_reaction(
+    kube: Kube, operator: OperatorProcess, namespace: str, options: Options
+) -> tuple[list[float], Footprint | None]:
+    """Reaction latency with the operator; its footprint at 100 builds (if it got there)."""
+    at_100: list[Footprint] = []
+
+    def footprint_at(done: int) -> None:
+        if done == min(100, options.latency_builds):
+            at_100.append(operator.footprint())
+
+    print(f"reaction latency, operator: {options.latency_builds} builds one at a time ...")
+    latencies = reaction(
+        kube, namespace, options.latency_builds, gap_s=options.gap_s, at=footprint_at
+    )
+    print(f"  p50 {ms(percentile(latencies, 0.5))}, p99 {ms(percentile(latencies, 0.99))}")
+    took = delete_namespace(kube, namespace)
+    print(f"  deleted its namespace in {took:.1f}s")
+    # The operator's last words on the deleted builds (events it retries) die down.
+    time.sleep(2 * SETTLE_S)
+    return latencies, (at_100[0] if at_100 else None)
+
+
+def operator_burst(
+    kube: Kube,
+    operator: OperatorProcess,
+    namespace: str,
+    options: Options,
+    profile: ProfileRecorder,
+) -> tuple[Burst, float]:
+    """The burst with the operator; the CPU seconds it spent on it."""
+    print(f"burst, operator: {options.burst_builds} builds at once ({options.workers} clients) ...")
+    profile.start(operator.pid, "burst")
+    cpu_before = operator.footprint().cpu_s
+    loaded = burst(kube, namespace, options.burst_builds, workers=options.workers)
+    burst_cpu = operator.footprint().cpu_s - cpu_before
+    profile.stop()
+    print(f"  {loaded}"[:300])
+    return loaded, burst_cpu
+
+
+def operator_idle(
+    kube: Kube, operator: OperatorProcess, options: Options
+) -> tuple[float, Counter[RequestKey]]:
+    """Once its backlog is done: the operator's CPU seconds and the API requests of all
+    clients but this one over `options.idle_s`."""
+    print(f"idle for {options.idle_s:.0f}s with {options.burst_builds} finished builds ...")
+    backlog_s = _wait_quiet(operator)
+    print(f"  (waited {backlog_s:.1f}s for the operator to finish its backlog)")
+    own_before = Counter(kube.sent)
+    api_before, _ = apicost.scrape(kube)
+    idle_before = operator.footprint()
+    time.sleep(options.idle_s)
+    idle_cpu = operator.footprint().cpu_s - idle_before.cpu_s
+    own = Counter(kube.sent) - own_before
+    api_after, _ = apicost.scrape(kube)
+    idle_api = apicost.without_own(apicost.difference(api_after, api_before), own)
+    print(f"  {idle_cpu:.2f} CPU s")
+    return idle_cpu, idle_api
+
+
+def operator_unrelated(
+    kube: Kube, operator: OperatorProcess, options: Options
+) -> tuple[float, int]:
+    """The operator's CPU seconds for pod events not of ours, and how many events."""
+    print(f"unrelated pods: {options.noise_pods} created and given a status ...")
+    noise_cpu, noise_events = _unrelated_pods(kube, operator, options.noise_pods, options.workers)
+    print(f"  {noise_cpu:.2f} CPU s for {noise_events} pod events")
+    return noise_cpu, noise_events
+
+
+def measure_operator(
+    kube: Kube,
+    env: dict[str, str],
+    workdir: Path,
+    options: Options,
+    spaces: dict[str, str],
+    watches_before: Counter[RequestKey],
+) -> OperatorFigures:
+    """Every run with the operator as its own process, in order; the operator stopped after."""
+    operator = OperatorProcess(
+        env=env, log_path=workdir / "operator.log", log_args=("--log-level=warning",)
+    )
     profile = ProfileRecorder(options.profile)
     operator.start()
     try:
@@ -379,63 +473,48 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
         _, watches_after = apicost.scrape(kube)
         watch_streams = apicost.difference(watches_after, watches_before)
         print(f"operator up (pid {operator.pid}): {prints[0][1]}")
-
-        def footprint_at(done: int) -> None:
-            if done == min(100, options.latency_builds):
-                prints.append((done, operator.footprint()))
-
-        print(f"reaction latency, operator: {options.latency_builds} builds one at a time ...")
-        latencies = reaction(
-            kube, spaces["latency"], options.latency_builds, gap_s=options.gap_s, at=footprint_at
-        )
-        print(f"  p50 {ms(percentile(latencies, 0.5))}, p99 {ms(percentile(latencies, 0.99))}")
-        took = delete_namespace(kube, spaces["latency"])
-        print(f"  deleted its namespace in {took:.1f}s")
-        # The operator's last words on the deleted builds (events it retries) die down.
-        time.sleep(2 * SETTLE_S)
-
-        print(f"burst, operator: {options.burst_builds} builds at once ({workers} clients) ...")
-        profile.start(operator.pid, "burst")
-        cpu_before = operator.footprint().cpu_s
-        loaded = burst(kube, spaces["burst"], options.burst_builds, workers=workers)
-        burst_cpu = operator.footprint().cpu_s - cpu_before
-        profile.stop()
-        print(f"  {loaded}"[:300])
+        latencies, at_100 = operator_reaction(kube, operator, spaces["latency"], options)
+        if at_100 is not None:
+            prints.append((min(100, options.latency_builds), at_100))
+        loaded, burst_cpu = operator_burst(kube, operator, spaces["burst"], options, profile)
         prints.append((options.burst_builds, operator.footprint()))
-
-        print(f"idle for {options.idle_s:.0f}s with {options.burst_builds} finished builds ...")
-        backlog_s = _wait_quiet(operator)
-        print(f"  (waited {backlog_s:.1f}s for the operator to finish its backlog)")
-        own_before = Counter(kube.sent)
-        api_before, _ = apicost.scrape(kube)
-        idle_before = operator.footprint()
-        time.sleep(options.idle_s)
-        idle_cpu = operator.footprint().cpu_s - idle_before.cpu_s
-        own = Counter(kube.sent) - own_before
-        api_after, _ = apicost.scrape(kube)
-        idle_api = apicost.without_own(apicost.difference(api_after, api_before), own)
-        print(f"  {idle_cpu:.2f} CPU s")
-
-        print(f"unrelated pods: {options.noise_pods} created and given a status ...")
-        noise_cpu, noise_events = _unrelated_pods(kube, operator, options.noise_pods, workers)
-        print(f"  {noise_cpu:.2f} CPU s for {noise_events} pod events")
+        idle_cpu, idle_api = operator_idle(kube, operator, options)
+        noise_cpu, noise_events = operator_unrelated(kube, operator, options)
     except BaseException:
         print(f"--- the operator's log (end):\n{operator.log()}", file=sys.stderr)
         raise
     finally:
         profile.stop()
         operator.stop()
+    return OperatorFigures(
+        watch_streams=watch_streams,
+        latencies=latencies,
+        burst=loaded,
+        burst_cpu_s=burst_cpu,
+        prints=prints,
+        idle_cpu_s=idle_cpu,
+        idle_api=idle_api,
+        noise_cpu_s=noise_cpu,
+        noise_events=noise_events,
+    )
 
-    # --- the floor: no operator -------------------------------------------------------------
+
+# --- the floor's runs ---------------------------------------------------------------------------
+
+
+def measure_floor(
+    kube: Kube, settings: Settings, spaces: dict[str, str], options: Options
+) -> FloorFigures:
+    """The same runs with no operator: this client creates the children and writes statuses."""
     print(f"reaction latency, floor: {options.latency_builds} builds one at a time ...")
 
     def react(created: dict[str, Any]) -> None:
         workload.create_children(kube, created, settings)
 
-    floor_latencies = reaction(
+    latencies = reaction(
         kube, spaces["floor-latency"], options.latency_builds, gap_s=options.gap_s, react=react
     )
-    p50, p99 = percentile(floor_latencies, 0.5), percentile(floor_latencies, 0.99)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"  p50 {ms(p50)}, p99 {ms(p99)}")
     print(f"floor concurrency sweep ({options.sweep_builds} builds each) ...")
     best, rates = sweep_concurrency(kube, settings, options.sweep_builds)
@@ -449,37 +528,48 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
         status_writer=floor_status_writer(kube, best),
     )
     print(f"  {floor}"[:300])
+    return FloorFigures(latencies=latencies, best_workers=best, rates=rates, burst=floor)
 
-    # --- the table ----------------------------------------------------------------------------
-    n_lat = options.latency_builds
+
+# --- the table: one function per scenario -------------------------------------------------------
+
+
+def reaction_rows(op: OperatorFigures, floor: FloorFigures, options: Options) -> list[Row]:
+    rows = []
     for label, fraction in (("p50", 0.5), ("p99", 0.99)):
-        value, base = percentile(latencies, fraction), percentile(floor_latencies, fraction)
+        value, base = percentile(op.latencies, fraction), percentile(floor.latencies, fraction)
         rows.append(
             Row(
                 f"reaction: GoImageBuild created → Job seen, {label}",
                 ms(value),
                 ms(base),
                 ratio(value, base),
-                f"{n_lat} builds one at a time, {options.gap_s:.2f} s apart; floor: this "
-                "client creates the same ConfigMap + Job itself on the create's return",
+                f"{options.latency_builds} builds one at a time, {options.gap_s:.2f} s apart; "
+                "floor: this client creates the same ConfigMap + Job itself on the create's "
+                "return",
             )
         )
-    n = options.burst_builds
-    rows += [
+    return rows
+
+
+def burst_rows(op: OperatorFigures, floor: FloorFigures, options: Options) -> list[Row]:
+    loaded, base, n = op.burst, floor.burst, options.burst_builds
+    workers, best = options.workers, floor.best_workers
+    return [
         Row(
             f"burst: {n:,} GoImageBuilds at once → every Job exists",
             secs(loaded.jobs_s),
-            secs(floor.jobs_s),
-            ratio(loaded.jobs_s, floor.jobs_s),
+            secs(base.jobs_s),
+            ratio(loaded.jobs_s, base.jobs_s),
             f"applied by {workers} clients in {loaded.applied_s:.2f} s; floor: GoImageBuild + "
             f"ConfigMap + Job creates by {best} clients (best of {', '.join(map(str, SWEEP))}); "
-            f"load average {loaded.load:.1f} (floor run {floor.load:.1f})",
+            f"load average {loaded.load:.1f} (floor run {base.load:.1f})",
         ),
         Row(
             f"burst: last pod finished → all {n:,} Succeeded",
             secs(loaded.statuses_s),
-            secs(floor.statuses_s),
-            ratio(loaded.statuses_s, floor.statuses_s),
+            secs(base.statuses_s),
+            ratio(loaded.statuses_s, base.statuses_s),
             f"pods: this client writes each pod's status as kubelet_standin.succeed does "
             f"(no kwok), {n:,} writes by {workers} clients in {loaded.pod_writes_s:.2f} s; "
             f"floor: the {n:,} status patches by {best} clients",
@@ -490,14 +580,23 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
             note="context: the operator works while the pod writes go on",
         ),
     ]
-    background = floor.api
-    per_build = apicost.operators(
-        apicost.per_build(loaded.api, background, n), loaded.events_by_source["kopf"], n
+
+
+def api_per_build(op: OperatorFigures, floor: FloorFigures, builds: int) -> dict[RequestKey, float]:
+    """The operator's API requests per build in the burst: its run less the floor's."""
+    return apicost.operators(
+        apicost.per_build(op.burst.api, floor.burst.api, builds),
+        op.burst.events_by_source["kopf"],
+        builds,
     )
+
+
+def api_cost_rows(op: OperatorFigures, per_build: dict[RequestKey, float], n: int) -> list[Row]:
     writes = sum(v for k, v in per_build.items() if k[0] in apicost.WRITES)
     reads = sum(v for k, v in per_build.items() if k[0] in apicost.READS)
     minimum = sum(count for count, _ in apicost.MINIMUM.values())
-    rows.append(
+    operator_watches = sum(v for k, v in op.watch_streams.items() if k[0] == apicost.WATCH)
+    return [
         Row(
             "API requests per build: writes",
             f"{writes:.2f}",
@@ -505,42 +604,42 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
             ratio(writes, minimum),
             "apiserver_request_total, operator run less floor run less this client's own, "
             f"over {n:,} builds, on the resources the operator uses; by verb below",
-        )
-    )
-    rows.append(
+        ),
         Row(
             "API requests per build: reads (GET, LIST)",
             f"{reads:.2f}",
             "0",
             note="a difference of two runs: ±0.05 is the garbage collector's GETs of owners, "
             "which vary from run to run",
-        )
-    )
-    operator_watches = sum(v for k, v in watch_streams.items() if k[0] == apicost.WATCH)
-    rows.append(
+        ),
         Row(
             "API watches held open by the operator",
             f"{operator_watches}",
-            note=", ".join(f"{k[1]}: {v}" for k, v in sorted(watch_streams.items()) if v > 0),
-        )
-    )
-    for count, print_ in prints:
+            note=", ".join(f"{k[1]}: {v}" for k, v in sorted(op.watch_streams.items()) if v > 0),
+        ),
+    ]
+
+
+def footprint_rows(op: OperatorFigures, options: Options) -> list[Row]:
+    rows = []
+    for count, print_ in op.prints:
         rows.append(
             Row(
                 f"operator footprint at {count:,} GoImageBuilds",
                 f"{_mib(print_.peak_rss_kib)} peak RSS, {print_.cpu_s:.1f} CPU s",
                 note=f"VmHWM (RSS now {_mib(print_.rss_kib)}) and utime+stime since start"
                 + (
-                    f"; with as many Jobs and Pods; {burst_cpu:.1f} CPU s in the burst"
-                    if print_ is prints[-1][1]
+                    f"; with as many Jobs and Pods; {op.burst_cpu_s:.1f} CPU s in the burst"
+                    if print_ is op.prints[-1][1]
                     else ""
                 ),
             )
         )
     rows.append(
         Row(
-            f"operator idle CPU over {options.idle_s:.0f} s, {n:,} finished builds",
-            f"{idle_cpu:.2f} s",
+            f"operator idle CPU over {options.idle_s:.0f} s, "
+            f"{options.burst_builds:,} finished builds",
+            f"{op.idle_cpu_s:.2f} s",
             "0 s",
             note="no polling: nothing to do until an event arrives",
         )
@@ -548,14 +647,18 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
     rows.append(
         Row(
             "operator CPU per 1,000 events of pods not its own",
-            f"{noise_cpu / noise_events * 1000:.2f} s",
+            f"{op.noise_cpu_s / op.noise_events * 1000:.2f} s",
             "0 s",
             note=f"{options.noise_pods} unrelated pods created and given a status; the floor "
             "is an operator the API server sends none of them",
         )
     )
+    return rows
 
-    # --- details ---------------------------------------------------------------------------------
+
+def detail_notes(
+    op: OperatorFigures, floor: FloorFigures, per_build: dict[RequestKey, float], n: int
+) -> list[str]:
     lines = [
         "| request | operator per build | design minimum | why the minimum |",
         "| --- | ---: | ---: | --- |",
@@ -565,33 +668,56 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
             continue  # long-running: counted as streams (the watches row), not per build
         need, why = apicost.MINIMUM.get(key, (0, ""))
         lines.append(f"| {apicost.label(key)} | {per_build.get(key, 0.0):.2f} | {need} | {why} |")
-    notes.append("### API requests per build, by verb and resource\n\n" + "\n".join(lines))
-    own_idle = {k: v for k, v in idle_api.items() if v}
-    notes.append(
+    own_idle = {k: v for k, v in op.idle_api.items() if v}
+    loaded, base = op.burst, floor.burst
+    return [
+        "### API requests per build, by verb and resource\n\n" + "\n".join(lines),
         "### API requests during the idle period (all clients, less this one's)\n\n"
-        + (", ".join(f"{apicost.label(k)}: {v}" for k, v in sorted(own_idle.items())) or "none")
-    )
-    notes.append(
+        + (", ".join(f"{apicost.label(k)}: {v}" for k, v in sorted(own_idle.items())) or "none"),
         "### Events by source in the burst namespaces\n\n"
         f"- operator run: {dict(loaded.events_by_source)}\n"
-        f"- floor run: {dict(floor.events_by_source)}"
-    )
-    notes.append(
+        f"- floor run: {dict(base.events_by_source)}",
         "### Floor concurrency sweep\n\n"
-        + ", ".join(f"{w} clients: {r:.0f} builds/s" for w, r in rates.items())
-    )
-    notes.append(
+        + ", ".join(f"{w} clients: {r:.0f} builds/s" for w, r in floor.rates.items()),
         "### Set-up\n\n"
         f"- kube-controller-manager restarted with {' '.join(CONTROLLER_MANAGER_QPS)} "
         "(its default client limit of 20 requests/s makes the Job controller the bottleneck "
         "for pods: ~9 pods/s)\n"
         f"- pods made by the Job controller: all {n:,} seen {loaded.pods_s:.1f} s after the "
-        f"burst started (floor run: {floor.pods_s:.1f} s)\n"
+        f"burst started (floor run: {base.pods_s:.1f} s)\n"
         "- pods finished by this client writing pods/status (no kubelet, no kwok)\n"
         f"- this client's watches resumed after the API server ended them: "
-        f"{loaded.watch_reconnects} (operator burst), {floor.watch_reconnects} (floor burst)"
-    )
-    return rows, notes
+        f"{loaded.watch_reconnects} (operator burst), {base.watch_reconnects} (floor burst)",
+    ]
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row], list[str]]:
+    """Every scenario, the operator's runs then the floor's; the table's rows and notes."""
+    raise_controller_manager_qps(plane)
+    crds.install(make_kubectl(plane.env))
+    kube = Kube(plane.kubeconfig, pool=max(64, options.workers * 2))
+    warm_up(kube)
+    env = operator_env(plane.env)
+    settings = load_settings(env)
+    spaces = {
+        name: make_namespace(kube, f"bench-{name}")
+        for name in ("latency", "burst", "floor-latency", "floor-burst")
+    }
+    _, watches_before = apicost.scrape(kube)
+    op = measure_operator(kube, env, workdir, options, spaces, watches_before)
+    floor = measure_floor(kube, settings, spaces, options)
+    n = options.burst_builds
+    per_build = api_per_build(op, floor, n)
+    rows = [
+        *reaction_rows(op, floor, options),
+        *burst_rows(op, floor, options),
+        *api_cost_rows(op, per_build, n),
+        *footprint_rows(op, options),
+    ]
+    return rows, detail_notes(op, floor, per_build, n)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -621,7 +747,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="goimage-bench-"))
     try:
-        with control_plane(workdir / "control-plane") as plane:
+        plane_started = time.monotonic()
+        with control_plane.running(workdir / "control-plane") as plane:
+            print(f"control plane up in {time.monotonic() - plane_started:.1f}s: {plane.apiserver}")
             rows, notes = run(plane, workdir, options)
     finally:
         if args.keep:

@@ -2,7 +2,7 @@
 
 The floor's objects come from the operator's own core builders (plan, Dockerfile,
 ConfigMap, Kaniko Job, status), so the floor writes exactly what the operator
-writes. Pod statuses are written as tests/integration/kubelet_standin.py writes them
+writes. Pod statuses are written as testkit/kubelet_standin.py writes them
 (the same function): there is no kubelet.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from tests.integration import kubelet_standin
+from testkit import kubelet_standin
 
 from bench.kube import BATCH, CORE, GIB, RELISTED, Kube, Watch
 from goimage.core import naming, status

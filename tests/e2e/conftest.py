@@ -19,25 +19,17 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.e2e_helpers import (
-    CLUSTER_DIR,
-    REPO_ROOT,
-    Cluster,
-    Kubectl,
-)
-from tests.env_file import read_env_file
-from tests.kubectl import make_kubectl
+from testkit import node
+from testkit.commands import CommandFailed
+from testkit.kubectl import Kubectl, make_kubectl
+from testkit.node import CLUSTER_DIR, Cluster
 
 HERE = Path(__file__).resolve().parent
-CLUSTER_SCRIPT = REPO_ROOT / "cluster" / "cluster.sh"
 KEEP_ENV = "GOIMAGE_E2E_KEEP"
-# A cold start builds images (and, on a new machine, the tool binaries).
-UP_TIMEOUT_S = 3600
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,35 +39,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _cluster_script(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CLUSTER_SCRIPT), command],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=UP_TIMEOUT_S,
-    )
-
-
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     """The node, up and Ready, with what ``.cluster/env`` says about it."""
     if os.geteuid() != 0:
         pytest.skip("the e2e node needs root (it mounts, makes a bridge and iptables rules)")
-    was_up = _cluster_script("status").returncode == 0
-    result = _cluster_script("up")
-    if result.returncode != 0:
-        pytest.fail(
-            f"cluster/cluster.sh up exited {result.returncode}; logs in {CLUSTER_DIR / 'logs'}\n"
-            f"{result.stdout}{result.stderr[-6000:]}",
-            pytrace=False,
-        )
-    written = read_env_file(CLUSTER_DIR / "env")
+    was_up = node.is_up()
     try:
-        yield Cluster(written, env={**os.environ, **written})
+        cluster = node.up()
+    except CommandFailed as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield cluster
     finally:
         if not was_up and os.environ.get(KEEP_ENV) != "1":
-            _cluster_script("down")
+            node.down()
 
 
 @pytest.fixture(scope="session")

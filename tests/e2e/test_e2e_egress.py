@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.e2e_helpers import Cluster, Kubectl, run_pod
+from testkit.kubectl import Kubectl
+from testkit.node import Cluster
+from tests.e2e.e2e_helpers import run_pod
 
 # bash's /dev/tcp: the golang image has no curl, and needs none for a status
 # line. Arguments: the gateway, then the registry's, git server's and GOPROXY's ports.

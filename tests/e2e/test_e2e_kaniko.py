@@ -21,15 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.e2e.e2e_helpers import (
-    CLUSTER_DIR,
-    Cluster,
-    Kubectl,
-    describe,
-    get_json,
-    run_pod,
-    stuck_container,
-)
+from testkit.kubectl import Kubectl
+from testkit.node import CLUSTER_DIR, Cluster
+from tests.e2e.e2e_helpers import describe, get_json, run_pod, stuck_container
 
 BUILD_TIMEOUT_S = 600
 OUT = "/goimage/out"

@@ -3,7 +3,9 @@ and reachable from them as a cluster is (the ``kubernetes`` Service)."""
 
 from __future__ import annotations
 
-from tests.e2e.e2e_helpers import Cluster, Kubectl, get_json, run_pod
+from testkit.kubectl import Kubectl
+from testkit.node import Cluster
+from tests.e2e.e2e_helpers import get_json, run_pod
 
 
 def test_node_is_ready(cluster: Cluster, kubectl: Kubectl) -> None:

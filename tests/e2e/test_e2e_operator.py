@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,16 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.e2e_helpers import (
-    EXAMPLES,
-    Cluster,
-    Kubectl,
-    deploy_operator,
-    example_spec,
-    get_json,
-    publish,
-    run_pod,
-)
+from testkit import commands
+from testkit.examples import example_spec
+from testkit.kubectl import Kubectl
+from testkit.node import Cluster, deploy_operator
+from testkit.paths import EXAMPLES
+from tests.e2e.e2e_helpers import get_json, publish, run_pod
 
 BUILD_TIMEOUT_S = 900
 MiB = 1024 * 1024
@@ -142,10 +137,10 @@ def assert_status_matches_registry(cluster: Cluster, build: Build) -> None:
 def host_binary_size(example: str, tmp: Path) -> int:
     """The same program built on the host as the template builds it: static and stripped."""
     out = tmp / example
-    subprocess.run(
+    commands.run(
         ["go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", str(out),
          "./cmd/hello" if example == "hello" else "."],
-        cwd=EXAMPLES / example, check=True, timeout=300,
+        cwd=EXAMPLES / example, timeout=300,
         env={**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"},
     )  # fmt: skip
     return out.stat().st_size

@@ -19,7 +19,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.integration.conftest import CRD_NAME, REPO_ROOT, TOOLS_BIN, ControlPlane, Kubectl
+from testkit import commands
+from testkit.control_plane import ControlPlane
+from testkit.crds import CRD_NAME
+from testkit.kubectl import Kubectl
+from testkit.paths import REPO_ROOT, TOOLS_BIN
 
 CHART = REPO_ROOT / "charts" / "goimage-operator"
 INSTALL_DIR = REPO_ROOT / "manifests" / "install"
@@ -93,20 +97,13 @@ def helm(
     binary = TOOLS_BIN / "helm"
     if not os.access(binary, os.X_OK):
         pytest.fail(f"{binary} missing; run `make tools`", pytrace=False)
-    result = subprocess.run(
+    return commands.run(
         [str(binary), *args],
-        capture_output=True,
-        text=True,
-        check=False,
+        check=check,
         timeout=HELM_TIMEOUT_S,
         # No cluster unless the test passes one: template and lint must not need it.
         env=env or {**os.environ, "KUBECONFIG": os.devnull},
     )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"helm {' '.join(args)} exited {result.returncode}\n{result.stdout}{result.stderr}"
-        )
-    return result
 
 
 def render(*values: str, release: str = "goimage-operator", namespace: str = "ops") -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import Kubectl
+    from testkit.kubectl import Kubectl
 
 KUBE_GO_MOD = Path(__file__).resolve().parents[2] / "cluster" / "tools" / "kube" / "go.mod"
 WAIT_S = 60.0

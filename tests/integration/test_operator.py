@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.integration import kubelet_standin as kubelet
-from tests.integration.conftest import ControlPlane, Kubectl
-from tests.integration.operator_process import OperatorProcess, operator_env
+from testkit import kubelet_standin as kubelet
+from testkit.control_plane import ControlPlane
+from testkit.kubectl import Kubectl
+from testkit.operator_process import OperatorProcess, operator_env
 
 REPOSITORY = "registry.invalid/team/hello"
 DIGEST = "sha256:" + "ab" * 32

@@ -1,11 +1,14 @@
 """The operator as a user runs it: `goimage-operator run`, in its own process.
 
-Tests start it against the test control plane, and kill it (SIGKILL, no
-goodbye) to prove that a restart loses nothing and duplicates nothing.
+The integration tier starts it against its control plane, and kills it
+(SIGKILL, no goodbye) to prove that a restart loses nothing and duplicates
+nothing; the benchmarks read its memory and CPU from /proc while it works.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
 import socket
 import subprocess
@@ -17,6 +20,32 @@ from pathlib import Path
 from typing import IO
 
 READY_TIMEOUT_S = 60
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    peak_rss_kib: int
+    """VmHWM: the resident set's high-water mark since the process started."""
+    rss_kib: int
+    cpu_s: float
+    """utime + stime of every thread, since the process started."""
+
+
+def footprint(pid: int) -> Footprint:
+    """Process `pid`'s memory and CPU so far, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    # /proc/PID/stat: the command may hold spaces, so count from its closing parenthesis.
+    stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    utime, stime = int(stat[11]), int(stat[12])
+    return Footprint(
+        peak_rss_kib=int(fields["VmHWM"].split()[0]),
+        rss_kib=int(fields["VmRSS"].split()[0]),
+        cpu_s=(utime + stime) / _CLOCK_TICKS,
+    )
 
 
 def _free_port() -> int:
@@ -83,6 +112,9 @@ class OperatorProcess:
             self._log.close()
             self._log = None
 
+    def footprint(self) -> Footprint:
+        return footprint(self.pid)
+
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -98,6 +130,8 @@ class OperatorProcess:
 
 
 def operator_env(base: dict[str, str]) -> dict[str, str]:
+    """`base` with the operator's settings for a cluster without a kubelet: images that are
+    never pulled, a short history, no registry mirrors."""
     env = dict(base)
     env.update(
         {

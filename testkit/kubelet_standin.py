@@ -1,10 +1,11 @@
 """The kubelet's part, played by the tests: write a build pod's status as a kubelet would.
 
-The integration tier has no node, so the Job controller's pods stay unscheduled
-until a test writes their status through the pods/status subresource, with the
-container states and termination messages a kubelet would report. Everything
-downstream is real: the Job controller reads these pods and finishes the Job,
-and the operator derives the GoImageBuild's status from both.
+The integration tier and the benchmarks have no node, so the Job controller's
+pods stay unscheduled until a test (or the benchmark) writes their status
+through the pods/status subresource, with the container states and
+termination messages a kubelet would report. Everything downstream is real:
+the Job controller reads these pods and finishes the Job, and the operator
+derives the GoImageBuild's status from both.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.kubectl import Kubectl
+    from testkit.kubectl import Kubectl
 
 BUILD = "build"
 REPORT = "report"
