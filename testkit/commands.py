@@ -30,7 +30,7 @@ def failure_message(command: Sequence[str], outcome: str, stdout: str, stderr: s
     """What a failed command says: its line, how it ended, the tail of each stream."""
     return (
         f"{shlex.join(command)} {outcome}\n"
-        f"--- stdout:\n{_tail(stdout)}\n--- stderr:\n{_tail(stderr)}"
+        f"--- stdout:\n{_tail(stdout).rstrip()}\n--- stderr:\n{_tail(stderr).rstrip()}"
     )
 
 
@@ -63,7 +63,7 @@ def run(
     except subprocess.TimeoutExpired as error:
         raise CommandFailed(
             failure_message(
-                args, f"ran over {timeout:.0f}s", _tail(error.stdout), _tail(error.stderr)
+                args, f"ran over {timeout:g}s", _tail(error.stdout), _tail(error.stderr)
             )
         ) from None
     if check and result.returncode != 0:
