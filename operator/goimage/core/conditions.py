@@ -34,6 +34,8 @@ class Reason(enum.StrEnum):
     TIMEOUT = "Timeout"
     IMAGE_TOO_LARGE = "ImageTooLarge"
     INVALID_SPEC = "InvalidSpec"
+    POLICY_VIOLATION = "PolicyViolation"
+    QUEUED = "Queued"
 
 
 READY = "Ready"

@@ -262,6 +262,7 @@ def status_for_new_build(
         "tags": list(plan.spec.output.tags),
         "startTime": now,
         "completionTime": None,
+        "queuedSince": None,
         "conditions": conditions_for(
             Phase.PENDING,
             Reason.PENDING,
@@ -278,27 +279,96 @@ def status_for_new_build(
     }
 
 
-def status_for_invalid_spec(
-    *, generation: int, field: str, message: str, previous: Mapping[str, Any], now: str
+def status_for_refusal(
+    *, reason: Reason, generation: int, message: str, previous: Mapping[str, Any], now: str
 ) -> dict[str, Any]:
-    """Failed/InvalidSpec: what only the operator could judge, naming the field."""
-    text = f"{field}: {message}"
-    failure = {"reason": str(Reason.INVALID_SPEC), "message": text}
+    """Failed without a Job: a spec the operator will not build (InvalidSpec, PolicyViolation)."""
+    failure = {"reason": str(reason), "message": message}
     # The same refusal seen again (a resume, a restart) keeps its time: no new write.
     same = previous.get("failure") == failure and previous.get("observedGeneration") == generation
     return {
         "phase": str(Phase.FAILED),
         "observedGeneration": generation,
         "completionTime": (previous.get("completionTime") if same else None) or now,
+        "queuedSince": None,
         "conditions": conditions_for(
             Phase.FAILED,
-            Reason.INVALID_SPEC,
-            text,
+            reason,
+            message,
             generation=generation,
             now=now,
             previous=previous.get("conditions") or (),
         ),
         "failure": failure,
+        "image": None,
+        "digest": None,
+        "size": None,
+        "sizeHuman": None,
+    }
+
+
+def status_for_invalid_spec(
+    *, generation: int, field: str, message: str, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Failed/InvalidSpec: what only the operator could judge, naming the field."""
+    return status_for_refusal(
+        reason=Reason.INVALID_SPEC,
+        generation=generation,
+        message=f"{field}: {message}",
+        previous=previous,
+        now=now,
+    )
+
+
+def status_for_policy_violation(
+    *, generation: int, messages: Sequence[str], previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Failed/PolicyViolation: each broken rule's message names its field and policy."""
+    return status_for_refusal(
+        reason=Reason.POLICY_VIOLATION,
+        generation=generation,
+        message="; ".join(messages),
+        previous=previous,
+        now=now,
+    )
+
+
+def status_for_queued(
+    plan: BuildPlan,
+    *,
+    position: int,
+    waiting: int,
+    limit: int,
+    policy: str,
+    previous: Mapping[str, Any],
+    now: str,
+) -> dict[str, Any]:
+    """Pending/Queued: the build waits for one of the namespace's `limit` slots."""
+    same = previous.get("buildId") == plan.build_id and previous.get("queuedSince")
+    message = (
+        f"build {plan.build_id} is queued: number {position} of {waiting} waiting in "
+        f"namespace {plan.namespace}, where {limit} may build at once "
+        f'(maxConcurrentBuilds of GoImageBuildPolicy "{policy}"); it starts when a slot frees'
+    )
+    return {
+        "phase": str(Phase.PENDING),
+        "observedGeneration": plan.generation,
+        "buildId": plan.build_id,
+        "queuedSince": previous["queuedSince"] if same else now,
+        "jobName": None,
+        "configMapName": None,
+        "tags": list(plan.spec.output.tags),
+        "startTime": None,
+        "completionTime": None,
+        "conditions": conditions_for(
+            Phase.PENDING,
+            Reason.QUEUED,
+            message,
+            generation=plan.generation,
+            now=now,
+            previous=previous.get("conditions") or (),
+        ),
+        "failure": None,
         "image": None,
         "digest": None,
         "size": None,
