@@ -325,9 +325,10 @@ def _parse_runtime(raw: Mapping[str, Any], *, cgo: bool) -> RuntimeSpec:
     for key, value in labels.items():
         if not isinstance(key, str) or not _LABEL_KEY.match(key):
             raise SpecError(f"{path}.labels", f"{key!r} is not a label key")
+        # A map entry's path as the API server writes it: labels.<key>.
         if not isinstance(value, str):
-            raise SpecError(f"{path}.labels[{key}]", "must be a string")
-        _no_control(value, f"{path}.labels[{key}]")
+            raise SpecError(f"{path}.labels.{key}", "must be a string")
+        _no_control(value, f"{path}.labels.{key}")
     args = _strings(raw, "args", path=path)
     return RuntimeSpec(
         image=image,
