@@ -72,3 +72,14 @@ def test_labels_are_copied_not_shared() -> None:
     )
     labels["a"] = "changed"
     assert made["metadata"]["labels"] == {"a": "b"}
+
+
+def test_a_dockerfile_that_fits_has_no_oversize_message() -> None:
+    assert configmap.oversize_message("FROM scratch\n") is None
+
+
+def test_a_dockerfile_over_what_a_configmap_holds_says_so() -> None:
+    message = configmap.oversize_message("LABEL a=" + "x" * configmap.CONFIGMAP_LIMIT_BYTES)
+    assert message is not None
+    assert "over the 1048576 bytes a ConfigMap holds" in message
+    assert "spec.runtime.labels" in message

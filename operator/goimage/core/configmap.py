@@ -17,6 +17,23 @@ DOCKERIGNORE = """\
 """
 
 
+# What the API server lets a ConfigMap hold (its data, all keys together).
+CONFIGMAP_LIMIT_BYTES = 1024 * 1024
+
+
+def oversize_message(dockerfile: str) -> str | None:
+    """Why the rendered Dockerfile cannot reach the build pod, if it cannot."""
+    size = len(dockerfile.encode()) + len(DOCKERIGNORE.encode())
+    size += len(DOCKERFILE_KEY) + len(DOCKERIGNORE_KEY)
+    if size <= CONFIGMAP_LIMIT_BYTES:
+        return None
+    return (
+        f"the rendered Dockerfile is {size} bytes, over the {CONFIGMAP_LIMIT_BYTES} bytes a "
+        "ConfigMap holds; shorten spec.runtime.env, spec.runtime.labels, spec.runtime.args "
+        "or spec.go.env"
+    )
+
+
 def build_configmap(
     *, name: str, namespace: str, labels: dict[str, str], owner: dict[str, object], dockerfile: str
 ) -> dict[str, Any]:

@@ -97,3 +97,13 @@ def owner_reference(resource_name: str, uid: str) -> dict[str, object]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def controller_uid(metadata: Mapping[str, object]) -> str | None:
+    """The uid of the object's controller (its ownerReference with controller: true)."""
+    references = metadata.get("ownerReferences") or []
+    assert isinstance(references, list)
+    for reference in references:
+        if isinstance(reference, Mapping) and reference.get("controller"):
+            return str(reference.get("uid"))
+    return None

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from goimage.core import history, status
+from goimage.core import build_queue, history, status
 from goimage.core.plan import BuildPlan
 
 
@@ -41,7 +41,10 @@ def decide(
     # A Job's name is its build's: a build already started is found by name, never started twice.
     start = not any(job["metadata"]["name"] == plan.object_name for job in jobs)
     new_status = None
-    if start and current_status.get("buildId") != plan.build_id:
+    # A build that waited for a slot starts with the status of a build just started.
+    if start and (
+        current_status.get("buildId") != plan.build_id or build_queue.is_queued(current_status)
+    ):
         new_status = status.status_for_new_build(plan, previous=current_status, now=now)
     remove = history.builds_to_remove(
         history.records_from_jobs(jobs), current=plan.object_name, keep=history_limit

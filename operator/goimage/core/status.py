@@ -222,6 +222,7 @@ def status_from_build(
         "tags": _tags(job),
         "startTime": job.get("status", {}).get("startTime") or meta.get("creationTimestamp"),
         "completionTime": _completion_time(job, seen.phase, previous, now) if finished else None,
+        "queuedSince": None,
         "conditions": conditions_for(
             seen.phase,
             seen.reason,

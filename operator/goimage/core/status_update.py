@@ -10,6 +10,8 @@ of it. The handler (handlers/children.py) finds the objects, writes, and posts.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,8 @@ from goimage.core import failures, naming, status
 from goimage.core.conditions import Phase
 
 _FINISHED = (str(Phase.SUCCEEDED), str(Phase.FAILED))
+# The key under which the pods index keeps each pod's `pod_fingerprint`.
+FINGERPRINT = "fingerprint"
 # kopf cuts an Event's message over 1 KiB in its middle; a failure's message
 # leads with what went wrong, so its head is what the Event keeps.
 EVENT_MESSAGE_LIMIT = 1024
@@ -42,6 +46,34 @@ class Transition:
     event: BuildEvent | None
 
 
+def pod_fingerprint(pod_spec: Mapping[str, Any]) -> str:
+    """What makes a pod this build: each container's image, command, args, env and
+    mounts, and the pod's volumes.
+
+    The Job controller adopts any orphan pod that carries its selector's labels,
+    so a pod someone else made can become the Job's own. Its result is read only
+    if it runs what the Job's template says; a pod that runs exactly that is the
+    same build, whoever made it.
+    """
+
+    def container(spec: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: spec.get(key) for key in ("name", "image", "command", "args", "env")} | {
+            "volumeMounts": spec.get("volumeMounts")
+        }
+
+    essence = {
+        kind: [container(c) for c in pod_spec.get(kind) or ()]
+        for kind in ("initContainers", "containers")
+    } | {"volumes": pod_spec.get("volumes")}
+    return hashlib.sha256(json.dumps(essence, sort_keys=True).encode()).hexdigest()
+
+
+def runs_template(pod: Mapping[str, Any], job: Mapping[str, Any]) -> bool:
+    """Whether `pod` (as indexed, with its fingerprint) runs the Job's pod template."""
+    template = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return bool(pod.get(FINGERPRINT) == pod_fingerprint(template))
+
+
 def newest(objects: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The most recently created object (a Job's pods: the one that ran last), if any."""
     ordered = sorted(objects, key=lambda o: o["metadata"].get("creationTimestamp") or "")
@@ -57,9 +89,15 @@ def current_build_id(owner: Mapping[str, Any]) -> str:
 
 
 def runs_current_build(job: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
-    """True when `job` runs the owner's current build: only that one writes the status."""
+    """True when `job` runs the owner's current build: only that one writes the status.
+
+    Labels say which build a Job claims to run; its controller reference says
+    whose it is. Both must hold: a Job that merely carries the labels (anyone
+    who can create Jobs in the namespace can copy them) writes nothing.
+    """
     labels = job["metadata"].get("labels") or {}
-    return bool(labels.get(naming.LABEL_BUILD_ID) == current_build_id(owner))
+    owned = naming.controller_uid(job["metadata"]) == owner["metadata"].get("uid")
+    return owned and labels.get(naming.LABEL_BUILD_ID) == current_build_id(owner)
 
 
 def hides_build_error(pod: Mapping[str, Any]) -> bool:

@@ -1,21 +1,27 @@
 """GoImageBuild handlers: start the build of the current generation, retire older ones.
 
 Runs on create, on every non-status change (a new generation, the rebuild
-annotation), and on resume after an operator restart. Idempotent: the build's
-Job has a deterministic name, so a build already started is found in the jobs
-index (or refused by the API server as AlreadyExists), never started twice.
-What to do is decided in the core (`core.reconcile.decide`); this module does it.
+annotation), on resume after an operator restart, and for builds that wait
+for a slot, when one frees. Idempotent: the build's Job has a deterministic
+name, so a build already started is found in the jobs index (or refused by
+the API server as AlreadyExists), never started twice. What to do is decided
+in the core (`core.reconcile`, `core.enforcement`, `core.build_queue`); this
+module does it.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 
 from goimage import metrics
-from goimage.core import naming, reconcile, status
+from goimage.core import build_queue, enforcement, naming, policy, reconcile, status
+from goimage.core.conditions import Reason
 from goimage.core.configmap import build_configmap
 from goimage.core.dockerfile import render_dockerfile
 from goimage.core.kaniko_job import build_kaniko_job
@@ -26,9 +32,57 @@ from goimage.handlers.clock import now
 from goimage.k8s import api
 
 RESOURCE = (naming.GROUP, naming.VERSION, naming.PLURAL)
+# How often a waiting build looks for a slot by itself, besides being started
+# when a build of its namespace ends: a safety net for an end this process
+# saw before the index showed the waiting build.
+QUEUE_RECHECK_S = 15.0
 
 
-def start_build(plan: BuildPlan, settings: Settings, new_status: dict[str, Any] | None) -> bool:
+class NamespaceLocks:
+    """One lock per namespace: count the running builds and start one, as one step."""
+
+    def __init__(self) -> None:
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()
+
+    def of(self, namespace: str) -> threading.Lock:
+        with self._guard:
+            return self._locks[namespace]
+
+
+class Indexes:
+    """The indexes a reconcile reads, as kopf hands them to a handler."""
+
+    def __init__(
+        self,
+        *,
+        build_jobs: kopf.Index[Any, Any],
+        build_policies: kopf.Index[Any, Any],
+        namespace_labels: kopf.Index[Any, Any],
+        queued_builds: kopf.Index[Any, Any],
+    ) -> None:
+        self.build_jobs = build_jobs
+        self.build_policies = build_policies
+        self.namespace_labels = namespace_labels
+        self.queued_builds = queued_builds
+
+    def governing(self, namespace: str) -> list[policy.Policy]:
+        labels: Mapping[str, str] = next(iter(self.namespace_labels.get(namespace, [])), {})
+        return policy.governing(self.build_policies.get(None, []), labels)
+
+
+def reference(meta: Mapping[str, Any]) -> kopf.Body:
+    """A GoImageBuild to post Events about, from its metadata."""
+    return kopf.Body(
+        {
+            "apiVersion": naming.API_VERSION,
+            "kind": naming.KIND,
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+        }
+    )
+
+
+def start_build(plan: BuildPlan, job: dict[str, Any], new_status: dict[str, Any] | None) -> bool:
     """Write the build's status, make its ConfigMap and Job; False if the Job existed already
     (another event got there first)."""
     if new_status is not None:
@@ -43,73 +97,166 @@ def start_build(plan: BuildPlan, settings: Settings, new_status: dict[str, Any] 
             dockerfile=dockerfile,
         )
     )
-    return api.create_job(build_kaniko_job(plan, settings))
+    return api.create_job(job)
 
 
-def write_invalid_spec(
-    body: kopf.Body, namespace: str, name: str, current: dict[str, Any], error: SpecError
+def write_refusal(
+    body: Mapping[str, Any], current: Mapping[str, Any], reason: Reason, message: str
 ) -> None:
-    """Failed/InvalidSpec, written (and told in an Event) only when it is news."""
-    patch = status.status_for_invalid_spec(
-        generation=int(body["metadata"].get("generation") or 1),
-        field=error.field,
-        message=error.message,
+    """Failed without a Job, written (and told in an Event) only when it is news."""
+    meta = body["metadata"]
+    patch = status.status_for_refusal(
+        reason=reason,
+        generation=int(meta.get("generation") or 1),
+        message=message,
         previous=current,
         now=now(),
     )
     if status.would_change(patch, current):
-        api.patch_build_status(namespace, name, patch)
-        kopf.warn(body, reason="InvalidSpec", message=str(error))
+        api.patch_build_status(meta["namespace"], meta["name"], patch)
+        kopf.warn(reference(meta), reason=str(reason), message=message[:1024])
 
 
-# kopf passes each index (build_jobs) as a keyword its handler protocols do not list.
-@kopf.on.resume(*RESOURCE, backoff=10)
-@kopf.on.create(*RESOURCE, backoff=10)
-@kopf.on.update(*RESOURCE, backoff=10)  # type: ignore[arg-type]
-def reconcile_build(
+def _queue_or_start(
+    plan: BuildPlan,
+    admitted: enforcement.Admitted,
+    decision: reconcile.Decision,
+    job: dict[str, Any],
     *,
-    body: kopf.Body,
-    namespace: str | None,
-    name: str,
-    uid: str,
-    memo: kopf.Memo,
+    current: Mapping[str, Any],
+    queued: Iterable[build_queue.Waiting],
+    locks: NamespaceLocks,
+) -> bool:
+    """Start the build if its namespace has a slot for it, else write its place in the queue."""
+    if not admitted.limit:
+        return start_build(plan, job, decision.status)
+    since = current.get("queuedSince") if current.get("buildId") == plan.build_id else None
+    me = build_queue.Waiting(plan.resource_name, str(since or now()))
+    with locks.of(plan.namespace):
+        # A consistent read: the index trails the Jobs this process just made.
+        running = build_queue.running(api.list_build_jobs(plan.namespace))
+        place = build_queue.decide(me, queued, running=running, limit=admitted.limit)
+        if place.start:
+            return start_build(plan, job, decision.status)
+    patch = status.status_for_queued(
+        plan,
+        position=place.position,
+        waiting=place.waiting,
+        limit=admitted.limit,
+        policy=admitted.limit_policy,
+        previous=current,
+        now=now(),
+    )
+    if status.would_change(patch, current):
+        api.patch_build_status(plan.namespace, plan.resource_name, patch)
+    return False
+
+
+def reconcile_body(
+    body: Mapping[str, Any], *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
     logger: kopf.Logger,
-    build_jobs: kopf.Index[Any, Any],
-    **_: Any,
-) -> None:
-    namespace = namespace or ""
+) -> None:  # fmt: skip
+    """Bring one GoImageBuild's builds where its spec asks."""
+    meta = body["metadata"]
+    namespace, uid = meta["namespace"], meta["uid"]
     current = dict(body.get("status") or {})
     try:
         plan = plan_build(body)
     except SpecError as error:
-        write_invalid_spec(body, namespace, name, current, error)
+        write_refusal(body, current, Reason.INVALID_SPEC, str(error))
         return
-
-    settings: Settings = memo.settings
     decision = reconcile.decide(
         plan,
-        build_jobs.get((namespace, uid), []),
+        indexes.build_jobs.get((namespace, uid), []),
         current_status=current,
         history_limit=settings.history_limit,
         now=now(),
     )
-    try:
-        started = decision.start and start_build(plan, settings, decision.status)
-    except ApiException as error:
-        if not api.namespace_terminating(error):
-            raise
-        logger.info("namespace %s is being deleted: no build started", namespace)
-        return
+    started = False
+    if decision.start:
+        try:
+            admitted = enforcement.enforce(
+                plan,
+                indexes.governing(namespace),
+                settings,
+                dockerfile=render_dockerfile(plan.spec, resource=plan.resource),
+            )
+            job = build_kaniko_job(plan, settings, admitted.placement)
+            started = _queue_or_start(
+                plan,
+                admitted,
+                decision,
+                job,
+                current=current,
+                queued=indexes.queued_builds.get(namespace, []),
+                locks=locks,
+            )
+        except enforcement.Refusal as refusal:
+            write_refusal(body, current, refusal.reason, refusal.message)
+        except api.Refused as refused:
+            # Never retried: the same Job would be refused again, for ever.
+            write_refusal(body, current, Reason.INVALID_SPEC, str(refused))
+        except ApiException as error:
+            if not api.namespace_terminating(error):
+                raise
+            logger.info("namespace %s is being deleted: no build started", namespace)
+            return
     if started:
         metrics.build_started(namespace)
         logger.info("build %s started as job %s", plan.build_id, plan.object_name)
         kopf.event(
-            body,
+            reference(meta),
             type="Normal",
             reason="BuildStarted",
             message=f"build {plan.build_id}: job {plan.object_name}",
         )
-
     for old in decision.remove:
-        api.delete_build_objects(namespace, old)
+        api.delete_build_objects(namespace, old, owner_uid=uid)
         logger.info("removed build %s (superseded or past the history limit)", old)
+
+
+def start_waiting_builds(
+    namespace: str, *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
+    logger: kopf.Logger,
+) -> None:  # fmt: skip
+    """A slot may have freed in `namespace`: reconcile its waiting builds, oldest first,
+    until one of them cannot start."""
+    waiting = sorted(indexes.queued_builds.get(namespace, []), key=lambda w: (w.since, w.name))
+    for entry in waiting:
+        body = api.get_build(namespace, entry.name)
+        if body is None:
+            continue
+        reconcile_body(body, settings=settings, indexes=indexes, locks=locks, logger=logger)
+        after = api.get_build(namespace, entry.name)
+        if after is not None and build_queue.is_queued(after.get("status") or {}):
+            return
+
+
+# kopf passes each index (build_jobs, ...) as a keyword its handler protocols do not list.
+# The timer is the safety net of the queue: a waiting build looks for a slot by itself.
+@kopf.on.resume(*RESOURCE, backoff=10)
+@kopf.on.create(*RESOURCE, backoff=10)
+@kopf.on.update(*RESOURCE, backoff=10)
+@kopf.timer(  # type: ignore[arg-type]
+    *RESOURCE, interval=QUEUE_RECHECK_S, when=lambda status, **_: build_queue.is_queued(status)
+)
+def reconcile_build(
+    *,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    build_jobs: kopf.Index[Any, Any],
+    build_policies: kopf.Index[Any, Any],
+    namespace_labels: kopf.Index[Any, Any],
+    queued_builds: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    indexes = Indexes(
+        build_jobs=build_jobs,
+        build_policies=build_policies,
+        namespace_labels=namespace_labels,
+        queued_builds=queued_builds,
+    )
+    reconcile_body(
+        body, settings=memo.settings, indexes=indexes, locks=memo.namespace_locks, logger=logger
+    )

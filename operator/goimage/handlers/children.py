@@ -14,11 +14,12 @@ from typing import Any
 import kopf
 
 from goimage import metrics
-from goimage.core import naming, status_update
+from goimage.core import build_queue, naming, status_update
 from goimage.core.merge_patch import apply_merge_patch
 from goimage.core.status_cache import WrittenStatuses
+from goimage.handlers import builds
 from goimage.handlers.clock import now
-from goimage.handlers.indexes import JOB_NAME_LABEL, MANAGED
+from goimage.handlers.indexes import MANAGED
 from goimage.k8s import api
 
 
@@ -62,14 +63,7 @@ def _announce(
     event = change.event
     if event is None:
         return
-    meta = owner["metadata"]
-    ref = kopf.Body(
-        {
-            "apiVersion": naming.API_VERSION,
-            "kind": naming.KIND,
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
-        }
-    )
+    ref = builds.reference(owner["metadata"])
     if event.type == "Warning":
         kopf.warn(ref, reason=event.reason, message=event.message)
     else:
@@ -82,29 +76,51 @@ def job_changed(
     *,
     type: str,
     namespace: str | None,
-    name: str,
     body: kopf.Body,
     memo: kopf.Memo,
     logger: kopf.Logger,
     build_pods: kopf.Index[Any, Any],
     goimagebuilds: kopf.Index[Any, Any],
+    build_jobs: kopf.Index[Any, Any],
+    build_policies: kopf.Index[Any, Any],
+    namespace_labels: kopf.Index[Any, Any],
+    queued_builds: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    if type == "DELETED":
-        return
+    namespace = namespace or ""
+    metadata = dict(body["metadata"])
     job = {
-        "metadata": dict(body["metadata"]),
+        "metadata": metadata,
         "spec": body.get("spec"),
         "status": body.get("status"),
     }
-    write_build_status(
-        namespace=namespace or "",
-        job=job,
-        pod=status_update.newest(build_pods.get((namespace, name), [])),
-        goimagebuilds=goimagebuilds,
-        written=memo.written_statuses,
-        logger=logger,
-    )
+    if type != "DELETED":
+        write_build_status(
+            namespace=namespace,
+            job=job,
+            pod=status_update.newest(
+                pod
+                for pod in build_pods.get((namespace, metadata["uid"]), [])
+                if status_update.runs_template(pod, job)
+            ),
+            goimagebuilds=goimagebuilds,
+            written=memo.written_statuses,
+            logger=logger,
+        )
+    # A build that ends (or a Job that goes) frees a slot for a waiting build.
+    if (type == "DELETED" or build_queue.job_finished(job)) and queued_builds.get(namespace):
+        builds.start_waiting_builds(
+            namespace,
+            settings=memo.settings,
+            indexes=builds.Indexes(
+                build_jobs=build_jobs,
+                build_policies=build_policies,
+                namespace_labels=namespace_labels,
+                queued_builds=queued_builds,
+            ),
+            locks=memo.namespace_locks,
+            logger=logger,
+        )
 
 
 @kopf.on.event("v1", "pods", labels=MANAGED)  # type: ignore[arg-type]
@@ -122,13 +138,23 @@ def pod_changed(
 ) -> None:
     if type == "DELETED":
         return
-    job_name = labels.get(JOB_NAME_LABEL)
-    owner_uid = labels.get(naming.LABEL_BUILD_UID)
-    jobs: Iterable[Mapping[str, Any]] = build_jobs.get((namespace, owner_uid), [])
+    # The pod's Job is the one that controls it (by uid), not one its labels name.
+    job_uid = naming.controller_uid(body["metadata"])
+    jobs: Iterable[Mapping[str, Any]] = build_jobs.get(
+        (namespace, labels.get(naming.LABEL_BUILD_UID)), []
+    )
+    job = next((j for j in jobs if job_uid and j["metadata"].get("uid") == job_uid), None)
+    pod = {
+        "metadata": dict(body["metadata"]),
+        "status": body.get("status"),
+        status_update.FINGERPRINT: status_update.pod_fingerprint(body.get("spec") or {}),
+    }
+    if job is None or not status_update.runs_template(pod, job):
+        return
     write_build_status(
         namespace=namespace or "",
-        job=next((j for j in jobs if j["metadata"]["name"] == job_name), None),
-        pod={"metadata": dict(body["metadata"]), "status": body.get("status")},
+        job=job,
+        pod=pod,
         goimagebuilds=goimagebuilds,
         written=memo.written_statuses,
         logger=logger,

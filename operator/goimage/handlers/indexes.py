@@ -15,10 +15,9 @@ from typing import Any
 
 import kopf
 
-from goimage.core import naming
+from goimage.core import build_queue, naming, policy, status_update
 
 MANAGED = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY}
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
 def _snapshot(body: kopf.Body, *fields: str) -> dict[str, Any]:
@@ -45,9 +44,47 @@ def build_jobs(
     return {(namespace, labels.get(naming.LABEL_BUILD_UID)): _snapshot(body, "spec", "status")}
 
 
-@kopf.index("v1", "pods", labels=MANAGED)
-def build_pods(
-    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+@kopf.index(
+    "v1",
+    "pods",
+    labels=MANAGED,
+    when=lambda meta, **_: naming.controller_uid(meta) is not None,
+)
+def build_pods(*, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """(namespace, controlling Job's uid) -> the Job's Pods, each with its fingerprint.
+
+    By ownership, not by labels: a pod that only copies a build's labels is
+    nobody's build pod, and never reaches a status.
+    """
+    owner = naming.controller_uid(body["metadata"])
+    fingerprint = status_update.pod_fingerprint(body.get("spec") or {})
+    return {
+        (namespace, owner): _snapshot(body, "status") | {status_update.FINGERPRINT: fingerprint}
+    }
+
+
+@kopf.index(naming.GROUP, naming.VERSION, policy.PLURAL)
+def build_policies(*, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """None -> every GoImageBuildPolicy, parsed."""
+    return {None: policy.parse_policy(body)}
+
+
+@kopf.index("", "v1", "namespaces")
+def namespace_labels(*, name: str, labels: kopf.Labels, **_: Any) -> dict[Any, Any]:
+    """namespace name -> its labels (which policies govern it)."""
+    return {name: dict(labels)}
+
+
+# A filter, not a None result: kopf drops an object's entry when it stops matching
+# the filter, but keeps the entry of an object whose indexer returns None.
+@kopf.index(
+    naming.GROUP,
+    naming.VERSION,
+    naming.PLURAL,
+    when=lambda status, **_: build_queue.is_queued(status),
+)
+def queued_builds(
+    *, namespace: str | None, name: str, status: kopf.Status, **_: Any
 ) -> dict[Any, Any]:
-    """(namespace, job name) -> the Job's Pods."""
-    return {(namespace, labels.get(JOB_NAME_LABEL)): _snapshot(body, "status")}
+    """namespace -> its builds that wait for a slot (maxConcurrentBuilds)."""
+    return {namespace: build_queue.Waiting(name, str(status["queuedSince"]))}

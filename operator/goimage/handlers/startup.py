@@ -11,6 +11,7 @@ import kopf
 from goimage.config import load_settings
 from goimage.core import naming
 from goimage.core.status_cache import WrittenStatuses
+from goimage.handlers.builds import NamespaceLocks
 from goimage.k8s import api
 
 KOPF_PREFIX = f"kopf.{naming.GROUP}"
@@ -49,3 +50,4 @@ def configure(
     logger.info("settings: %s", memo.settings)
     # kopf gives each object's handlers a shallow copy of this memo: one cache for all.
     memo.written_statuses = WrittenStatuses()
+    memo.namespace_locks = NamespaceLocks()

@@ -7,6 +7,7 @@ its thread pool, so none of them blocks the event loop.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,19 @@ from goimage.core import naming
 _CONFLICT = 409
 _NOT_FOUND = 404
 _FORBIDDEN = 403
+# Refusals of the object itself: a retry would be refused again.
+_REFUSED = (400, 422)
+# A build's log is read for the tail of a failure only: never more than this.
+LOG_LIMIT_BYTES = 64 * 1024
+
+
+class Refused(Exception):
+    """The API server refused an object as invalid (HTTP 400 or 422); its words say why."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"the API server refused the build's {kind}: {message}")
+        self.message = message
+
 
 # kopf runs our synchronous handlers on this many threads (handlers/startup.py).
 HANDLER_THREADS = 20
@@ -54,13 +68,25 @@ def namespace_terminating(error: ApiException) -> bool:
     return error.status == _FORBIDDEN and "NamespaceTerminating" in str(error.body or "")
 
 
+def _api_message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except ValueError:
+        return str(error.body or error.reason)
+
+
 def _create(call: Callable[..., Any], namespace: str, body: Mapping[str, Any]) -> bool:
-    """Create `body`; False if it already exists (a restart, or another event got there first)."""
+    """Create `body`; False if it already exists (a restart, or another event got there first).
+
+    Raises Refused when the API server finds the object itself invalid.
+    """
     try:
         call(namespace=namespace, body=body)
     except ApiException as error:
         if error.status == _CONFLICT:
             return False
+        if error.status in _REFUSED:
+            raise Refused(str(body.get("kind", "object")), _api_message(error)) from None
         raise
     return True
 
@@ -73,18 +99,71 @@ def create_job(body: Mapping[str, Any]) -> bool:
     return _create(batch().create_namespaced_job, body["metadata"]["namespace"], body)
 
 
-def delete_build_objects(namespace: str, name: str) -> None:
-    """Delete a build's Job (its pods go with it) and its ConfigMap; gone already is fine."""
-    calls: tuple[Callable[[], Any], ...] = (
-        lambda: batch().delete_namespaced_job(name, namespace, propagation_policy="Background"),
-        lambda: core().delete_namespaced_config_map(name, namespace),
+def _owned_by(obj: Any, owner_uid: str) -> bool:
+    references = obj.metadata.owner_references or []
+    return any(ref.controller and ref.uid == owner_uid for ref in references)
+
+
+def delete_build_objects(namespace: str, name: str, *, owner_uid: str) -> None:
+    """Delete a build's Job (its pods go with it) and its ConfigMap, if `owner_uid` owns them.
+
+    Each is read first and deleted with its uid as a precondition: an object of
+    the same name that the GoImageBuild does not control (a user's own, or one
+    made again meanwhile) is left alone. Gone already is fine.
+    """
+    reads: tuple[tuple[Callable[[], Any], Callable[[Any], Any]], ...] = (
+        (
+            lambda: batch().read_namespaced_job(name, namespace),
+            lambda uid: batch().delete_namespaced_job(
+                name,
+                namespace,
+                propagation_policy="Background",
+                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+            ),
+        ),
+        (
+            lambda: core().read_namespaced_config_map(name, namespace),
+            lambda uid: core().delete_namespaced_config_map(
+                name,
+                namespace,
+                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+            ),
+        ),
     )
-    for call in calls:
+    for read, delete in reads:
         try:
-            call()
+            obj = read()
+            if _owned_by(obj, owner_uid):
+                delete(obj.metadata.uid)
         except ApiException as error:
-            if error.status != _NOT_FOUND:
+            if error.status not in (_NOT_FOUND, _CONFLICT):
                 raise
+
+
+def list_build_jobs(namespace: str) -> list[dict[str, Any]]:
+    """The namespace's build Jobs (ours, by label), read from the API server.
+
+    The queue counts running builds from this consistent read rather than from
+    the watch-fed index, which trails the Jobs this process just created.
+    """
+    selector = f"{naming.LABEL_MANAGED_BY}={naming.MANAGED_BY}"
+    jobs = batch().list_namespaced_job(namespace, label_selector=selector)
+    client_ = _api_client()
+    # The client's models, turned into the API's JSON shape that the core reads.
+    return [client_.sanitize_for_serialization(job) for job in jobs.items]  # type: ignore[no-untyped-call]  # client lacks hints
+
+
+def get_build(namespace: str, name: str) -> dict[str, Any] | None:
+    """A GoImageBuild as the API server has it now; None if it is gone."""
+    try:
+        body = custom().get_namespaced_custom_object(
+            naming.GROUP, naming.VERSION, namespace, naming.PLURAL, name
+        )
+    except ApiException as error:
+        if error.status != _NOT_FOUND:
+            raise
+        return None
+    return dict(body)  # type: ignore[call-overload,no-any-return]  # the client is untyped
 
 
 def patch_build_status(namespace: str, name: str, patch: Mapping[str, Any]) -> None:
@@ -99,10 +178,12 @@ def patch_build_status(namespace: str, name: str, patch: Mapping[str, Any]) -> N
 
 
 def read_log(namespace: str, pod: str, container: str, *, lines: int) -> str:
-    """The last `lines` of a container's log; empty if the pod is gone."""
+    """The last `lines` of a container's log, at most LOG_LIMIT_BYTES; empty if the pod is gone."""
     try:
         return str(
-            core().read_namespaced_pod_log(pod, namespace, container=container, tail_lines=lines)
+            core().read_namespaced_pod_log(
+                pod, namespace, container=container, tail_lines=lines, limit_bytes=LOG_LIMIT_BYTES
+            )
         )
     except ApiException as error:
         if error.status != _NOT_FOUND:
