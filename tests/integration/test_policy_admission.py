@@ -20,7 +20,15 @@ import yaml
 from testkit import commands
 from testkit.kubectl import Kubectl
 from testkit.paths import REPO_ROOT, TOOLS_BIN
-from tests.policy_cases import CASES, IMAGE, TENANT_LABEL, PolicyCase, build_spec, governed
+from tests.policy_cases import (
+    CASES,
+    IMAGE,
+    NAMESPACE,
+    TENANT_LABEL,
+    PolicyCase,
+    build_spec,
+    governed,
+)
 
 from goimage.core import policy, policy_rules
 from goimage.core.spec import parse_spec
@@ -78,11 +86,19 @@ def build_object(name: str, spec: Mapping[str, Any]) -> str:
     )
 
 
+def localized(build: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    """The case's build spec in `namespace` instead of the table's team-a ({namespace} prefixes)."""
+    loaded: dict[str, Any] = json.loads(json.dumps(build).replace(NAMESPACE, namespace))
+    return loaded
+
+
 def expected_message(case: PolicyCase, name: str, namespace: str) -> str | None:
     """What the operator's rules say of the case (None: nothing)."""
     labels = {**case.namespace_labels, CASE_LABEL: case.id}
     governing = policy.governing([policy.parse_policy(policy_object(name, isolated(case)))], labels)
-    found = policy_rules.violations(parse_spec(case.build), governing, namespace)
+    found = policy_rules.violations(
+        parse_spec(localized(case.build, namespace)), governing, namespace
+    )
     assert len(found) <= 1, found
     return found[0].message if found else None
 
@@ -137,7 +153,9 @@ def case_namespaces(kubectl: Kubectl, admission: dict[str, Any]) -> Iterator[dic
     # every refusing case is refused before judging any.
     for index, case in enumerate(CASES):
         if case.field is not None:
-            wait_until_refused(kubectl, names[case.id], build_object(f"probe-{index}", case.build))
+            namespace = names[case.id]
+            probe = build_object(f"probe-{index}", localized(case.build, namespace))
+            wait_until_refused(kubectl, namespace, probe)
     try:
         yield names
     finally:
@@ -174,7 +192,7 @@ def test_api_server_and_operator_agree(
         namespace,
         "-f",
         "-",
-        input=build_object("app", case.build),
+        input=build_object("app", localized(case.build, namespace)),
         check=False,
     )
     if case.field is None:

@@ -229,11 +229,6 @@ def _placement_rule(name: str, attribute: str, key: str) -> Rule:
     )
 
 
-def _cel_key(name: str) -> str:
-    """A property name as CEL spells it (Kubernetes escapes '-' as __dash__)."""
-    return name.replace("-", "__dash__")
-
-
 def _resource_rule(kind: str, resource: str) -> Rule:
     field = f"spec.builder.resources.{kind}.{resource}"
 
@@ -247,7 +242,10 @@ def _resource_rule(kind: str, resource: str) -> Rule:
             f"{_quoted(policy.name)}: {resource} {cap}"
         )
 
-    cap = f"params.spec.builder.maxResources.{_cel_key(resource)}"
+    # Both are maps (additionalProperties), so CEL indexes them by the resource's
+    # own name: a dashed name (ephemeral-storage) needs no escaping.
+    caps = "params.spec.builder.maxResources"
+    cap = f"{caps}['{resource}']"
     values = f"object.spec.builder.resources.{kind}"
     value = f"string({values}['{resource}'])"
     return Rule(
@@ -255,8 +253,8 @@ def _resource_rule(kind: str, resource: str) -> Rule:
         field=field,
         check=check,
         cel=(
-            f"!has(params.spec.builder) || !has(params.spec.builder.maxResources) || "
-            f"!has({cap}) || !has(object.spec.builder) || "
+            f"!has(params.spec.builder) || !has({caps}) || "
+            f"!('{resource}' in {caps}) || !has(object.spec.builder) || "
             f"!has(object.spec.builder.resources) || !has({values}) || "
             f"!('{resource}' in {values}) || "
             f"quantity({value}).compareTo(quantity(string({cap}))) <= 0"
