@@ -65,3 +65,20 @@ def test_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = config.load_settings()
     assert settings.history_limit == 7
     assert settings.registry_mirrors == ("m1", "m2")
+
+
+def test_build_limits_from_the_environment() -> None:
+    settings = config.load_settings(
+        {
+            "GOIMAGE_BUILD_RESOURCES": '{"requests": {"cpu": 1}, "limits": {"memory": "2Gi"}}',
+            "GOIMAGE_OUTPUT_SIZE_LIMIT": "1Gi",
+            "GOIMAGE_MAX_BUILD_TIMEOUT": "45m",
+        }
+    )
+    assert settings.build_resources == {"requests": {"cpu": "1"}, "limits": {"memory": "2Gi"}}
+    assert (settings.output_size_limit, settings.max_timeout) == ("1Gi", "45m")
+
+
+def test_build_resources_must_be_requests_and_limits() -> None:
+    with pytest.raises(ValueError, match="GOIMAGE_BUILD_RESOURCES"):
+        config.load_settings({"GOIMAGE_BUILD_RESOURCES": '{"cpu": 1}'})

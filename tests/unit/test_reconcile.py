@@ -85,3 +85,15 @@ def test_the_current_build_is_never_removed() -> None:
     decision = decide(plan, jobs, keep=0)
     assert not decision.start
     assert decision.remove == ("gitback-1",)
+
+
+def test_a_build_that_waited_for_a_slot_starts_with_a_new_build_status() -> None:
+    plan = factories.plan()
+    queued = status.status_for_queued(
+        plan, position=1, waiting=1, limit=1, policy="p", previous={}, now=NOW
+    )
+    decision = decide(plan, [], queued)
+    assert decision.start
+    assert decision.status is not None
+    assert decision.status["queuedSince"] is None
+    assert decision.status["conditions"][0]["reason"] == "Pending"
