@@ -40,11 +40,16 @@ crds: ## copy the CRDs (source of truth: manifests/crds) into the chart
 admission-policy: venv ## generate the chart's ValidatingAdmissionPolicy from the policy rules (operator/goimage/core/policy_rules.py)
 	$(BIN)/python -m goimage.core.admission_policy >charts/goimage-operator/templates/admission-policy.yaml
 
+# Every shell script (tracked or new): cluster/'s and CI's entry point.
+SHELL_SCRIPTS = $(shell git ls-files --cached --others --exclude-standard -- '*.sh') .ci/run
+
 .PHONY: lint
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and shellcheck (Debian's shellcheck is installed when missing)
 	$(BIN)/ruff check operator tests bench testkit
 	$(BIN)/ruff format --check operator tests bench testkit
 	$(BIN)/mypy
+	@command -v shellcheck >/dev/null || LOG_TAG=lint bash -c 'source cluster/common.sh && ensure_packages shellcheck'
+	shellcheck --external-sources --source-path=SCRIPTDIR $(SHELL_SCRIPTS)
 
 .PHONY: test-unit
 test-unit: venv ## unit tier: the pure core, no cluster

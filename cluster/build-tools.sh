@@ -21,8 +21,9 @@ ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet ku
 EXTRA_TOOLS=(crictl) # built only when named
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { printf 'build-tools: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+LOG_TAG=build-tools
+# shellcheck source=cluster/common.sh
+source "${here}/common.sh"
 
 [[ $# -ge 1 ]] || die "usage: $0 DEST_DIR [$(IFS='|'; echo "${ALL_TOOLS[*]} ${EXTRA_TOOLS[*]}")...]"
 dest="$1"

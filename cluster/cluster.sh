@@ -38,7 +38,9 @@ LOG_TAG=cluster
 # shellcheck source=cluster/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Debian packages the node needs; installed when missing.
+# Debian packages the node needs; installed when missing. (On a machine with
+# systemd, containerd's package also starts Debian's own containerd; ours has
+# its own socket, root and state, so the two never meet.)
 PACKAGES=(containerd runc containernetworking-plugins iptables git debootstrap gcc libc6-dev
   curl openssl iproute2 python3 ca-certificates e2fsprogs)
 TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl crane crictl)
@@ -50,24 +52,13 @@ READY_TIMEOUT="${CLUSTER_TIMEOUT:-180}"
 STORAGE_IMAGE="${CLUSTER_DIR}/containerd-root.ext4"
 STORAGE_SIZE="${CLUSTER_STORAGE_SIZE:-32G}"
 
+# The apiserver's port, as control-plane.sh recorded it.
+apiserver_port() { awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${CONTROL_PLANE_DIR}/ports"; }
 kubectl_() { kubectl --kubeconfig "${CONTROL_PLANE_DIR}/kubeconfig" --request-timeout=10s "$@"; }
 ctr_() { ctr --address "${CONTAINERD_SOCK}" --namespace k8s.io "$@"; }
 crictl_() { crictl --runtime-endpoint "unix://${CONTAINERD_SOCK}" --timeout 30s "$@"; }
 
 # --- host prerequisites --------------------------------------------------------
-
-ensure_packages() {
-  local missing=() pkg
-  for pkg in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null | grep -q 'install ok installed' || missing+=("${pkg}")
-  done
-  [[ ${#missing[@]} -gt 0 ]] || return 0
-  log "installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  # On a machine with systemd this also starts Debian's own containerd; ours
-  # has its own socket, root and state, so the two never meet.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 ensure_tools() {
   local status=0 tool
@@ -123,7 +114,7 @@ egress_rules_present() {
 # apiserver's certificate names the Service's address, so TLS verifies.
 service_rules() {
   local port
-  port="$(awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${CONTROL_PLANE_DIR}/ports")"
+  port="$(apiserver_port)"
   iptables -w -N GOIMAGE-INPUT 2>/dev/null || true
   iptables -w -F GOIMAGE-INPUT
   iptables -w -A GOIMAGE-INPUT -d 127.0.0.0/8 -m conntrack ! --ctstate DNAT \
@@ -141,9 +132,7 @@ service_rules() {
 
 service_rules_present() {
   iptables -w -t nat -C PREROUTING -i "${BRIDGE}" -j GOIMAGE-SERVICES 2>/dev/null &&
-    iptables -w -t nat -S GOIMAGE-SERVICES 2>/dev/null | grep -qF -- "--to-destination 127.0.0.1:$(
-      awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${CONTROL_PLANE_DIR}/ports"
-    )"
+    iptables -w -t nat -S GOIMAGE-SERVICES 2>/dev/null | grep -qF -- "--to-destination 127.0.0.1:$(apiserver_port)"
 }
 
 network_down() {
@@ -166,17 +155,8 @@ network_down() {
 
 # --- certificates (signed by the control plane's CA) ---------------------------
 
-# node_cert NAME SUBJECT EXTENSIONS
-node_cert() {
-  local pki="${CONTROL_PLANE_DIR}/pki"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "${NODE_PKI}/$1.key" 2>/dev/null
-  openssl req -new -key "${NODE_PKI}/$1.key" -subj "$2" -out "${NODE_PKI}/$1.csr"
-  openssl x509 -req -in "${NODE_PKI}/$1.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
-    -CAcreateserial -days 3650 -sha256 -out "${NODE_PKI}/$1.crt" \
-    -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-      "keyUsage=critical,digitalSignature,keyEncipherment" "$3") 2>/dev/null
-  rm -f "${NODE_PKI}/$1.csr"
-}
+# node_cert NAME SUBJECT EXTENSIONS: NODE_PKI/NAME.{key,crt}
+node_cert() { sign_cert "${CONTROL_PLANE_DIR}/pki" "${NODE_PKI}" "$@"; }
 
 # The kubelet's client certificate (the Node authorizer knows it by
 # O=system:nodes, CN=system:node:NAME) and its serving certificate, which the
@@ -421,28 +401,9 @@ scheduler_up() {
 }
 
 kubelet_config() {
-  local port
-  port="$(awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${CONTROL_PLANE_DIR}/ports")"
   mkdir -p "${KUBELET_DIR}/root" "${KUBELET_DIR}/pod-logs" "${KUBELET_DIR}/volume-plugins"
-  cat >"${KUBELET_DIR}/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: goimage-test
-  cluster:
-    server: https://127.0.0.1:${port}
-    certificate-authority: ${CONTROL_PLANE_DIR}/pki/ca.crt
-users:
-- name: ${NODE_NAME}
-  user:
-    client-certificate: ${NODE_PKI}/kubelet-client.crt
-    client-key: ${NODE_PKI}/kubelet-client.key
-contexts:
-- name: goimage-test
-  context: {cluster: goimage-test, user: ${NODE_NAME}}
-current-context: goimage-test
-EOF
-  chmod 600 "${KUBELET_DIR}/kubeconfig"
+  write_kubeconfig "${KUBELET_DIR}/kubeconfig" "https://127.0.0.1:$(apiserver_port)" \
+    "${CONTROL_PLANE_DIR}/pki/ca.crt" "${NODE_NAME}" "${NODE_PKI}/kubelet-client.crt" "${NODE_PKI}/kubelet-client.key"
   # For pods with dnsPolicy Default: no nameserver either (the resolver falls
   # back to the pod's own loopback), so no query leaves the machine.
   printf '# pods resolve no names: see cluster/cluster.sh\noptions ndots:1\n' >"${KUBELET_DIR}/resolv.conf"
@@ -521,7 +482,7 @@ node_ready() {
 
 write_env() {
   local port
-  port="$(awk -F= '$1 == "APISERVER_PORT" { print $2 }' "${CONTROL_PLANE_DIR}/ports")"
+  port="$(apiserver_port)"
   cat >"${CLUSTER_DIR}/env.tmp" <<EOF
 KUBECONFIG=${CONTROL_PLANE_DIR}/kubeconfig
 APISERVER=https://127.0.0.1:${port}
@@ -550,14 +511,24 @@ healthy() {
 
 # --- up, down --------------------------------------------------------------------
 
-up() {
-  need_root
-  ensure_packages
-  ensure_tools
+# One `up`, `images` or `down` at a time: fd 7 holds the node's lock.
+lock_node() {
   mkdir -p "${CLUSTER_DIR}"
   exec 7>"${CLUSTER_DIR}/.lock"
   flock 7
+}
+
+# What `up` and `images` start with: packages, tools, the lock, the bridge.
+prepare() {
+  need_root
+  ensure_packages "${PACKAGES[@]}"
+  ensure_tools
+  lock_node
   bridge_up
+}
+
+up() {
+  prepare
   # Several control planes may run side by side (the integration tier's), but
   # this node's apiserver is the one whose certificate names the gateway.
   # (7>&-: its daemons must not inherit our lock.)
@@ -579,13 +550,7 @@ up() {
 }
 
 images_only() {
-  need_root
-  ensure_packages
-  ensure_tools
-  mkdir -p "${CLUSTER_DIR}"
-  exec 7>"${CLUSTER_DIR}/.lock"
-  flock 7
-  bridge_up
+  prepare
   registry_up
   "${GOIMAGE_ROOT}/cluster/images.sh"
   if daemon_alive containerd && containerd_ready; then refresh_images; fi
@@ -646,9 +611,7 @@ unmount_all() {
 
 down() {
   need_root
-  mkdir -p "${CLUSTER_DIR}"
-  exec 7>"${CLUSTER_DIR}/.lock"
-  flock 7
+  lock_node
   daemon_stop kubelet
   daemon_stop kube-scheduler
   remove_pods

@@ -9,7 +9,7 @@
 #   cluster/control-plane.sh status STATE_DIR  exit 0 if it is up and healthy
 #
 # STATE_DIR holds everything: pki/ (CA, serving, client and service-account
-# keys), etcd/ (data), logs/*.log, pids/*.pid, ports, kubeconfig (admin), and
+# keys), etcd/ (data), logs/NAME.log, pids/NAME.{pid,cmd}, ports, kubeconfig (admin), and
 # env (KUBECONFIG=..., APISERVER=https://127.0.0.1:PORT), so several control
 # planes run side by side. Ports are picked free at the first `up` and kept for
 # later ones; ETCD_CLIENT_PORT, ETCD_PEER_PORT and APISERVER_PORT override
@@ -22,7 +22,16 @@
 # CONTROL_PLANE_EXTRA_SANS (more subjectAltNames for the apiserver's serving
 # certificate, comma-separated `IP:a.b.c.d` / `DNS:name`, for a node tier that
 # reaches it over a bridge).
+#
+# Why not `kwokctl create cluster --runtime binary` (tried with kwok v0.8.0 and
+# these binaries): two at once pick the same ports and the second exits 0
+# with its components dead; it trusts a pid file without checking the process
+# (its `stop` SIGKILLs whatever now has that pid); it stops with SIGKILL only;
+# and it waits for /version, not for a usable cluster.
 set -euo pipefail
+LOG_TAG=control-plane
+# shellcheck source=cluster/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "${here}")"
@@ -39,9 +48,6 @@ declare -A PORT_OVERRIDES=(
   [APISERVER_PORT]="${APISERVER_PORT:-}"
 )
 
-log() { printf 'control-plane: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 usage() { die "usage: $0 up|down|status STATE_DIR"; }
 [[ $# -eq 2 ]] || usage
 cmd="$1"
@@ -49,95 +55,60 @@ cmd="$1"
 [[ -d $2 ]] || die "no such state dir: $2"
 state="$(cd "$2" && pwd)"
 pki="${state}/pki"
+# The components are daemons (cluster/common.sh) kept in the state dir.
+DAEMON_DIR="${state}"
 
 # --- processes ---------------------------------------------------------------
 
-pid_of() { [[ -f ${state}/pids/$1.pid ]] && cat "${state}/pids/$1.pid"; }
-
-# Running, and still the process we started (a recycled pid would not name our
-# state dir on its command line).
-alive() {
-  local pid
-  pid="$(pid_of "$1")" || return 1
-  [[ -r /proc/${pid}/cmdline ]] && tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -qF -- "${state}/"
+# ours PID [NAME]: PID runs one of our components (NAME's, if given) with this
+# state dir on its command line (each component gets paths in it). A recycled
+# pid is not ours; a component bench/ restarted with more flags, its pid
+# written to the pid file, still is (`down` stops what the pid file names).
+ours() {
+  local exe
+  pid_running "$1" || return 1
+  exe="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
+  exe="${exe% (deleted)}"
+  exe="${exe##*/}"
+  [[ " ${2:-${COMPONENTS[*]}} " == *" ${exe} "* ]] &&
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "${state}/"
 }
 
-# start NAME ARGS...: detached in its own session (it outlives this script and
-# any terminal), output to logs/NAME.log, pid to pids/NAME.pid. No fd of ours
-# leaks into it: a caller reading our stdout (subprocess.run) would otherwise
-# wait for the daemons to exit, and the lock on fd 9 would be held forever.
-start() {
-  local name="$1"
-  shift
-  command -v "${name}" >/dev/null || die "${name} not found in ${tools_bin}: run \`make tools\`"
-  printf '\n==== %s: %s %s\n' "$(date -u +%FT%TZ)" "${name}" "$*" >>"${state}/logs/${name}.log"
-  setsid "${name}" "$@" </dev/null >>"${state}/logs/${name}.log" 2>&1 9>&- &
-  echo $! >"${state}/pids/${name}.pid"
+alive() {
+  local pid
+  pid="$(daemon_pid "$1")" && ours "${pid}" "$1"
 }
 
 stop() {
-  local name="$1" pid i
-  if alive "${name}"; then
-    pid="$(pid_of "${name}")"
-    kill -TERM "${pid}" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      alive "${name}" || break
-      sleep 0.1
-    done
-    if alive "${name}"; then
-      log "${name} (pid ${pid}) ignored SIGTERM for 10s; killing it"
-      kill -KILL "${pid}" 2>/dev/null || true
-      sleep 0.2
-    fi
-  fi
-  rm -f "${state}/pids/${name}.pid"
+  if alive "$1"; then stop_pids 10 "$(daemon_pid "$1")"; fi
+  rm -f "${state}/pids/$1".{pid,cmd}
 }
 
 down() {
-  local name leftover i
+  local i leftover
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[i]}"; done
-  # A component still naming this state dir on its command line is ours (each
-  # gets paths in it); a crash mid-`up` could leave one without a pid file.
+  # A crash mid-`up` can leave a component without a pid file.
   leftover="$(leftovers)"
   if [[ -n ${leftover} ]]; then
     log "stopping leftover processes: ${leftover}"
     # shellcheck disable=SC2086 # one pid per word
-    kill -KILL ${leftover} 2>/dev/null || true
-    sleep 0.2
+    stop_pids 10 ${leftover}
     leftover="$(leftovers)"
     [[ -z ${leftover} ]] || die "processes still running: ${leftover}"
   fi
   log "down (${state})"
 }
 
-# Pids of our components (by executable name) that name this state dir.
+# The pids of our components that name this state dir.
 leftovers() {
-  local pid exe pids=()
+  local pid pids=()
   for pid in $(pgrep -f -- "${state}/"); do
-    exe="$(readlink "/proc/${pid}/exe" 2>/dev/null)" || continue
-    exe="${exe% (deleted)}"
-    [[ " ${COMPONENTS[*]} " == *" ${exe##*/} "* ]] && pids+=("${pid}")
+    ours "${pid}" && pids+=("${pid}")
   done
   echo "${pids[*]}"
 }
 
 # --- ports -------------------------------------------------------------------
-
-listening() {
-  ss -Hltn "sport = :$1" | grep -q .
-}
-
-# A port nobody listens on, below the kernel's ephemeral range (32768+) so an
-# outgoing connection cannot take it between here and the bind.
-free_port() {
-  local port taken=" $* "
-  while :; do
-    port=$((20000 + RANDOM % 12000))
-    [[ ${taken} == *" ${port} "* ]] && continue
-    listening "${port}" || break
-  done
-  echo "${port}"
-}
 
 # port_for NAME OVERRIDE RECORDED TAKEN...: the override from the environment
 # (which must be free), else the port an earlier `up` recorded if it is still
@@ -146,9 +117,9 @@ port_for() {
   local name="$1" override="$2" recorded="$3"
   shift 3
   if [[ -n ${override} ]]; then
-    ! listening "${override}" || die "${name}=${override}: the port is in use"
+    ! port_taken "${override}" || die "${name}=${override}: the port is in use"
     echo "${override}"
-  elif [[ -n ${recorded} && " $* " != *" ${recorded} "* ]] && ! listening "${recorded}"; then
+  elif [[ -n ${recorded} && " $* " != *" ${recorded} "* ]] && ! port_taken "${recorded}"; then
     echo "${recorded}"
   else
     free_port "$@"
@@ -176,20 +147,8 @@ EOF
 
 # --- certificates ------------------------------------------------------------
 
-# EC P-256 keys: made in milliseconds, where RSA takes a noticeable while.
-new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-
-# cert NAME SUBJECT EXTENSIONS: key and certificate pki/NAME.{key,crt} signed by the CA.
-cert() {
-  local name="$1" subject="$2" extensions="$3"
-  new_key "${pki}/${name}.key"
-  openssl req -new -key "${pki}/${name}.key" -subj "${subject}" -out "${pki}/${name}.csr"
-  openssl x509 -req -in "${pki}/${name}.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
-    -CAcreateserial -days 3650 -sha256 -out "${pki}/${name}.crt" \
-    -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-      "keyUsage=critical,digitalSignature,keyEncipherment" "${extensions}") 2>/dev/null
-  rm -f "${pki}/${name}.csr"
-}
+# cert NAME SUBJECT EXTENSIONS: pki/NAME.{key,crt}, signed by the CA.
+cert() { sign_cert "${pki}" "${pki}" "$@"; }
 
 make_pki() {
   local sans="IP:127.0.0.1,DNS:localhost,IP:${SERVICE_IP},DNS:kubernetes,DNS:kubernetes.default"
@@ -200,10 +159,7 @@ make_pki() {
   rm -rf "${pki}"
   mkdir -p "${pki}"
   chmod 700 "${pki}"
-  new_key "${pki}/ca.key"
-  openssl req -x509 -new -key "${pki}/ca.key" -subj "/CN=goimage-test-ca" -days 3650 -sha256 \
-    -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,digitalSignature,keyCertSign,cRLSign" -out "${pki}/ca.crt"
+  new_ca "${pki}" goimage-test-ca
   cert apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth
 subjectAltName=${sans}"
   cert admin "/O=system:masters/CN=admin" "extendedKeyUsage=clientAuth"
@@ -220,30 +176,10 @@ subjectAltName=${sans}"
   echo "${sans}" >"${pki}/done" # what they were made for
 }
 
-# kubeconfig FILE USER: a kubeconfig for pki/USER.{crt,key}, certificates inline.
+# kubeconfig FILE USER: a kubeconfig for pki/USER.{crt,key}.
 kubeconfig() {
-  local file="$1" user="$2"
-  cat >"${file}" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: goimage-test
-  cluster:
-    server: https://127.0.0.1:${APISERVER_PORT}
-    certificate-authority-data: $(base64 -w0 "${pki}/ca.crt")
-users:
-- name: ${user}
-  user:
-    client-certificate-data: $(base64 -w0 "${pki}/${user}.crt")
-    client-key-data: $(base64 -w0 "${pki}/${user}.key")
-contexts:
-- name: goimage-test
-  context:
-    cluster: goimage-test
-    user: ${user}
-current-context: goimage-test
-EOF
-  chmod 600 "${file}"
+  write_kubeconfig "$1" "https://127.0.0.1:${APISERVER_PORT}" "${pki}/ca.crt" \
+    "$2" "${pki}/$2.crt" "${pki}/$2.key"
 }
 
 # --- health ------------------------------------------------------------------
@@ -291,13 +227,7 @@ wait_for() {
 
 fail() {
   log "error: $*"
-  local name
-  for name in "${COMPONENTS[@]}"; do
-    if [[ -f ${state}/logs/${name}.log ]]; then
-      log "---- last lines of ${state}/logs/${name}.log"
-      tail -n 25 "${state}/logs/${name}.log" >&2
-    fi
-  done
+  daemon_log_tail "${COMPONENTS[@]}"
   down
   exit 1
 }
@@ -344,7 +274,7 @@ EOF
   local peer_url="http://127.0.0.1:${ETCD_PEER_PORT}"
   log "starting etcd on ${etcd_url}"
   # Plain HTTP on loopback; no fsync: the data is thrown away with the test run.
-  start etcd \
+  daemon_start etcd "${tools_bin}/etcd" \
     --name=default \
     --data-dir="${state}/etcd" \
     --listen-client-urls="${etcd_url}" \
@@ -362,7 +292,7 @@ EOF
   # --endpoint-reconciler-type=none: the `kubernetes` Service's Endpoints would
   # name 127.0.0.1, which Endpoints validation refuses (loopback), and the
   # apiserver would log that error every ten seconds.
-  start kube-apiserver \
+  daemon_start kube-apiserver "${tools_bin}/kube-apiserver" \
     --bind-address=127.0.0.1 \
     --advertise-address=127.0.0.1 \
     --secure-port="${APISERVER_PORT}" \
@@ -391,7 +321,7 @@ EOF
   # proven by its work (the default ServiceAccount) instead of /healthz.
   # --leader-elect=false: after an unclean stop the old lease would hold a
   # new controller-manager back for up to 15 s.
-  start kube-controller-manager \
+  daemon_start kube-controller-manager "${tools_bin}/kube-controller-manager" \
     --kubeconfig="${state}/kube-controller-manager.kubeconfig" \
     --secure-port=0 \
     --leader-elect=false \

@@ -123,8 +123,8 @@ rootfs() {
   log "rootfs-${name}: $(du -sh "${root}" | cut -f1) in $((SECONDS - start))s"
 }
 
-ROOTFS_GOLANG_PACKAGES=ca-certificates,netbase,tzdata,git,openssh-client,procps,gcc,libc6-dev,make,pkg-config
-ROOTFS_PYTHON_PACKAGES=ca-certificates,netbase,tzdata,python3,python3-venv
+ROOTFS_GOLANG_PACKAGES="ca-certificates,netbase,tzdata,git,openssh-client,procps,gcc,libc6-dev,make,pkg-config"
+ROOTFS_PYTHON_PACKAGES="ca-certificates,netbase,tzdata,python3,python3-venv"
 
 # --- the images --------------------------------------------------------------
 # inputs_NAME prints what NAME is made from (besides its build function);
