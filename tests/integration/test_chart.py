@@ -9,6 +9,7 @@ the RBAC objects are judged by the authorizer that enforces them.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -41,6 +42,26 @@ INSTALL_ARGS = (
 )
 HELM_TIMEOUT_S = 60
 WATCHED = ("team-a", "team-b")
+# Objects without a namespace among what the chart renders.
+CLUSTER_SCOPED = (
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
+# The operator's defaults for builds that neither the GoImageBuild nor a policy
+# sets, as the chart's default values pass them (GOIMAGE_BUILD_RESOURCES is JSON).
+DEFAULT_BUILD_ENV = {
+    "GOIMAGE_BUILD_RESOURCES": json.dumps(
+        {
+            "limits": {"ephemeral-storage": "20Gi", "memory": "4Gi"},
+            "requests": {"cpu": "250m", "ephemeral-storage": "2Gi", "memory": "512Mi"},
+        },
+        separators=(",", ":"),
+    ),
+    "GOIMAGE_OUTPUT_SIZE_LIMIT": "2Gi",
+    "GOIMAGE_MAX_BUILD_TIMEOUT": "2h",
+}
 
 # What the operator does (operator/goimage/k8s/api.py and kopf's watches): the
 # ServiceAccount must be allowed every one of these, and none of the *_DENIED ones.
@@ -60,6 +81,9 @@ CLUSTER_ALLOWED: tuple[tuple[str, str, str], ...] = (
     ("watch", "customresourcedefinitions.apiextensions.k8s.io", ""),
     ("list", "namespaces", ""),
     ("watch", "namespaces", ""),
+    # GoImageBuildPolicies decide what a build may do: read, never written.
+    ("list", "goimagebuildpolicies.goimage.dev", ""),
+    ("watch", "goimagebuildpolicies.goimage.dev", ""),
 )
 NAMESPACED_DENIED: tuple[tuple[str, str, str], ...] = (
     *((verb, "secrets", "") for verb in ("get", "list", "watch", "create", "update", "delete")),
@@ -85,6 +109,14 @@ CLUSTER_DENIED: tuple[tuple[str, str, str], ...] = (
     ("delete", "namespaces", ""),
     ("get", "nodes", ""),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io", ""),
+    *(
+        (verb, "goimagebuildpolicies.goimage.dev", "")
+        for verb in ("create", "update", "patch", "delete")
+    ),
+    *(
+        (verb, "validatingadmissionpolicies.admissionregistration.k8s.io", "")
+        for verb in ("create", "update", "delete")
+    ),
 )
 
 
@@ -144,8 +176,14 @@ def env(docs: Sequence[dict[str, Any]]) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "values",
-    [(), (f"watchNamespaces={{{','.join(WATCHED)}}}",), ("metrics.serviceMonitor.enabled=true",)],
-    ids=["defaults", "watch-namespaces", "service-monitor"],
+    [
+        (),
+        (f"watchNamespaces={{{','.join(WATCHED)}}}",),
+        ("metrics.serviceMonitor.enabled=true",),
+        ("networkPolicy.enabled=true", f"networkPolicy.namespaces={{{','.join(WATCHED)}}}"),
+        ("admissionPolicy.enabled=false",),
+    ],
+    ids=["defaults", "watch-namespaces", "service-monitor", "network-policy", "no-admission"],
 )
 def test_lint_strict(values: tuple[str, ...]) -> None:
     sets = [arg for value in values for arg in ("--set", value)]
@@ -162,6 +200,8 @@ def test_default_render_objects() -> None:
         "Deployment",
         "Service",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     for doc in docs:
         labels = doc["metadata"]["labels"]
@@ -170,7 +210,9 @@ def test_default_render_objects() -> None:
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
         assert labels["app.kubernetes.io/version"] == "0.1.0"
         assert labels["helm.sh/chart"] == "goimage-operator-0.1.0"
-        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in doc["metadata"]
+        else:
             assert doc["metadata"]["namespace"] == "ops"
 
 
@@ -227,6 +269,7 @@ def test_deployment_shape() -> None:
         "GOIMAGE_REGISTRY_MAPS": "",
         "GOIMAGE_INSECURE_REGISTRIES": "",
         "GOIMAGE_HISTORY_LIMIT": "3",
+        **DEFAULT_BUILD_ENV,
     }
     service = only(docs, "Service")
     assert service["spec"]["ports"] == [
@@ -250,6 +293,10 @@ def test_values_reach_env_and_args() -> None:
             f"watchNamespaces={{{','.join(WATCHED)}}}",
             "podAnnotations.team=platform",
             "nodeSelector.pool=ops",
+            "build.resources.requests.cpu=1500m",
+            "build.resources.limits.memory=8Gi",
+            "build.outputSizeLimit=5Gi",
+            "build.maxTimeout=1h30m",
         )
     )
     assert env(docs) == {
@@ -259,6 +306,15 @@ def test_values_reach_env_and_args() -> None:
         "GOIMAGE_REGISTRY_MAPS": "gcr.io=mirror.local/gcr,quay.io=mirror.local/quay",
         "GOIMAGE_INSECURE_REGISTRIES": "registry.local:5000",
         "GOIMAGE_HISTORY_LIMIT": "0",
+        "GOIMAGE_BUILD_RESOURCES": json.dumps(
+            {
+                "limits": {"ephemeral-storage": "20Gi", "memory": "8Gi"},
+                "requests": {"cpu": "1500m", "ephemeral-storage": "2Gi", "memory": "512Mi"},
+            },
+            separators=(",", ":"),
+        ),
+        "GOIMAGE_OUTPUT_SIZE_LIMIT": "5Gi",
+        "GOIMAGE_MAX_BUILD_TIMEOUT": "1h30m",
     }
     operator = container(docs)
     assert operator["image"] == "registry.local/goimage-operator:dev"
@@ -280,6 +336,53 @@ def test_values_reach_env_and_args() -> None:
 def test_reporter_image_overrides_the_operator_image() -> None:
     docs = objects(render("reporter.image=registry.local/reporter:1"))
     assert env(docs)["GOIMAGE_REPORTER_IMAGE"] == "registry.local/reporter:1"
+
+
+def test_build_values_reach_the_operator_settings() -> None:
+    """The env the chart renders, read by the operator's own loader, gives the values' settings;
+    and the chart's defaults are the operator's own (a cluster without the chart gets the same)."""
+    from goimage import config
+    from goimage.core import settings
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["build"]
+    loaded = config.load_settings(env(objects(render())))
+    assert loaded.build_resources == values["resources"] == settings.DEFAULT_BUILD_RESOURCES
+    assert loaded.output_size_limit == values["outputSizeLimit"]
+    assert loaded.output_size_limit == settings.DEFAULT_OUTPUT_SIZE_LIMIT
+    assert loaded.max_timeout == values["maxTimeout"] == settings.DEFAULT_MAX_TIMEOUT
+    changed = config.load_settings(
+        env(objects(render("build.resources.requests.cpu=2", "build.maxTimeout=45m")))
+    )
+    assert changed.build_resources["requests"]["cpu"] == "2"
+    assert changed.build_resources["limits"] == settings.DEFAULT_BUILD_RESOURCES["limits"]
+    assert changed.max_timeout == "45m"
+
+
+def test_admission_policy_is_on_by_default_and_can_be_turned_off() -> None:
+    """The ValidatingAdmissionPolicy and its binding: the generated rules, every policy a
+    parameter, refusing; `admissionPolicy.enabled=false` renders neither."""
+    from goimage.core import admission_policy
+
+    docs = objects(render(release="acme"))
+    policy = only(docs, "ValidatingAdmissionPolicy")
+    binding = only(docs, "ValidatingAdmissionPolicyBinding")
+    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert policy["metadata"]["name"] == "acme-goimage-operator-policies"
+    assert binding["metadata"]["name"] == "acme-goimage-operator-policies"
+    assert policy["spec"] == admission_policy.policy_spec()
+    assert policy["spec"]["paramKind"] == {
+        "apiVersion": "goimage.dev/v1alpha1",
+        "kind": "GoImageBuildPolicy",
+    }
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    assert binding["spec"] == {
+        "policyName": "acme-goimage-operator-policies",
+        "validationActions": ["Deny"],
+        "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
+    }
+    without = {doc["kind"] for doc in objects(render("admissionPolicy.enabled=false"))}
+    assert not without & {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    assert "Deployment" in without
 
 
 def test_metrics_disabled() -> None:
@@ -345,7 +448,138 @@ def test_watch_namespaces_render_a_role_per_namespace() -> None:
     assert {res for rule in cluster_role["rules"] for res in rule["resources"]} == {
         "customresourcedefinitions",
         "namespaces",
+        "goimagebuildpolicies",
     }
+
+
+# --- the build pods' NetworkPolicy -----------------------------------------------------------
+
+GIT = {"cidr": "203.0.113.10/32", "ports": [443]}
+REGISTRY = {"cidr": "198.51.100.0/24", "except": ["198.51.100.7/32"], "ports": [443, 5000]}
+GOPROXY = {"cidr": "192.0.2.0/24", "ports": [443]}
+IN_CLUSTER_REGISTRY = {
+    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "registry"}}}],
+    "ports": [{"protocol": "TCP", "port": 5000}],
+}
+
+
+def network_policy_values(
+    tmp_path: Path, namespaces: Sequence[str], extra: Sequence[dict[str, Any]] = ()
+) -> str:
+    """A values file turning the NetworkPolicy on for `namespaces`; returns its path."""
+    values = {
+        "networkPolicy": {
+            "enabled": True,
+            "namespaces": list(namespaces),
+            "git": [GIT],
+            "registry": [REGISTRY],
+            "goproxy": [GOPROXY],
+            "extraEgress": list(extra),
+        }
+    }
+    path = tmp_path / "network-policy.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def render_network_policies(values_file: str) -> str:
+    return helm(
+        "template",
+        "goimage-operator",
+        str(CHART),
+        "--namespace",
+        "ops",
+        "--kube-version",
+        KUBE_VERSION,
+        "-f",
+        values_file,
+        "--show-only",
+        "templates/networkpolicy.yaml",
+    ).stdout
+
+
+def test_network_policy_is_off_by_default_and_needs_namespaces() -> None:
+    assert "NetworkPolicy" not in {doc["kind"] for doc in objects(render())}
+    result = helm(
+        "template",
+        "x",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "networkPolicy.enabled=true",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "networkPolicy.namespaces must list the namespaces build pods run in" in (result.stderr)
+
+
+def test_network_policy_per_namespace_selects_build_pods_and_allows_only_listed_egress(
+    tmp_path: Path,
+) -> None:
+    from goimage.core import naming
+
+    policies = objects(
+        render_network_policies(
+            network_policy_values(tmp_path, WATCHED, extra=[IN_CLUSTER_REGISTRY])
+        )
+    )
+    assert [doc["metadata"]["namespace"] for doc in policies] == list(WATCHED)
+    # The labels every build pod carries (the Job template's), and only build pods.
+    pod_labels = naming.child_labels("app", "0000-uid", 1, "1")
+    for policy in policies:
+        assert policy["kind"] == "NetworkPolicy"
+        assert policy["apiVersion"] == "networking.k8s.io/v1"
+        assert policy["metadata"]["name"] == "goimage-operator-builds"
+        spec = policy["spec"]
+        selector = spec["podSelector"]["matchLabels"]
+        assert selector == {
+            "app.kubernetes.io/managed-by": "goimage-operator",
+            "app.kubernetes.io/component": "build",
+        }
+        assert selector.items() <= pod_labels.items()
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        assert "ingress" not in spec  # no rule: no ingress at all
+        dns, *destinations, extra = spec["egress"]
+        assert dns == {
+            "to": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    },
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }
+        assert destinations == [
+            {
+                "to": [{"ipBlock": {k: v for k, v in d.items() if k != "ports"}}],
+                "ports": [{"protocol": "TCP", "port": port} for port in d["ports"]],
+            }
+            for d in (GIT, REGISTRY, GOPROXY)
+        ]
+        assert extra == IN_CLUSTER_REGISTRY
+
+
+def test_network_policy_is_valid_for_the_api_server(
+    kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    """Rendered and schema-checked only: the API server validates it (a server-side dry run);
+    no network plugin here enforces it."""
+    rendered = render_network_policies(
+        network_policy_values(tmp_path, [namespace], extra=[IN_CLUSTER_REGISTRY])
+    )
+    applied = kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    assert applied.stdout.strip() == (
+        "networkpolicy.networking.k8s.io/goimage-operator-builds created (server dry run)"
+    )
+    # A control: the same check refuses what the API server's validation refuses.
+    bad = {**IN_CLUSTER_REGISTRY, "ports": [{"protocol": "TCP", "port": 70000}]}
+    rendered = render_network_policies(network_policy_values(tmp_path, [namespace], extra=[bad]))
+    refused = kubectl("apply", "--dry-run=server", "-f", "-", input=rendered, check=False)
+    assert refused.returncode != 0
+    assert "spec.egress[4].ports[0].port" in refused.stderr
 
 
 @pytest.mark.parametrize(
@@ -363,6 +597,19 @@ def test_watch_namespaces_render_a_role_per_namespace() -> None:
         ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
         ("historyLimit=three", "/historyLimit"),
         ("replicas=2", "replicas"),
+        ("build.maxTimeout=2 hours", "/build/maxTimeout"),
+        ("admissionPolicy.enabled=maybe", "/admissionPolicy/enabled"),
+        ("networkPolicy.namespaces={Team_A}", "/networkPolicy/namespaces/0"),
+        ("networkPolicy.git[0].cidr=203.0.113.10/32", "/networkPolicy/git/0"),
+        (
+            "networkPolicy.git[0].cidr=git.acme.dev,networkPolicy.git[0].ports={443}",
+            "/networkPolicy/git/0/cidr",
+        ),
+        (
+            "networkPolicy.git[0].cidr=10.0.0.0/8,networkPolicy.git[0].ports={0}",
+            "/networkPolicy/git/0/ports/0",
+        ),
+        ("networkPolicy.goproxy[0].cidr=192.0.2.0/24,networkPolicy.goproxy[0].ports={443}", None),
     ],
 )
 def test_schema_refuses_bad_values(value: str, where: str | None) -> None:
@@ -429,18 +676,22 @@ def test_manifests_install_equal_a_fresh_render() -> None:
 def test_manifests_install_is_a_kustomize_base(kubectl: Kubectl) -> None:
     docs = objects(kubectl("kustomize", str(INSTALL_DIR)).stdout)
     kinds = [doc["kind"] for doc in docs]
-    assert kinds[:2] == ["Namespace", "CustomResourceDefinition"]
-    assert sorted(kinds[2:]) == [
+    assert kinds[:3] == ["Namespace", "CustomResourceDefinition", "CustomResourceDefinition"]
+    assert sorted(doc["metadata"]["name"] for doc in docs[1:3]) == [
+        "goimagebuildpolicies.goimage.dev",
+        CRD_NAME,
+    ]
+    assert sorted(kinds[3:]) == [
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
         "Service",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     for doc in docs:
-        if doc["kind"] in ("Namespace", "CustomResourceDefinition"):
-            continue
-        if doc["kind"].startswith("Cluster"):
+        if doc["kind"] in ("Namespace", "CustomResourceDefinition", *CLUSTER_SCOPED):
             continue
         assert doc["metadata"]["namespace"] == "goimage-system"
 
@@ -482,7 +733,7 @@ def release(kubectl: Kubectl) -> Iterator[str]:
     yield name
     kubectl(
         "delete",
-        "clusterrole,clusterrolebinding",
+        "clusterrole,clusterrolebinding,validatingadmissionpolicy,validatingadmissionpolicybinding",
         "-l",
         f"app.kubernetes.io/instance={name}",
         "--ignore-not-found",
