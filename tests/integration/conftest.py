@@ -24,6 +24,7 @@ from testkit.commands import CommandFailed
 from testkit.control_plane import ControlPlane
 from testkit.crds import CRD_NAME
 from testkit.kubectl import Kubectl, make_kubectl
+from testkit.operator_process import OperatorProcess, operator_env
 
 # Names the tests of this folder import from here.
 __all__ = ["CRD_NAME", "ControlPlane", "Kubectl"]
@@ -89,3 +90,17 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
 def crd(kubectl: Kubectl) -> None:
     """manifests/crds applied, and GoImageBuild served, for the rest of the session."""
     crds.install(kubectl)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    crd: None, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator as its own process against the control plane, for one test module."""
+    process = OperatorProcess(
+        env=operator_env(control_plane.env),
+        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
+    )
+    process.start()
+    yield process
+    process.stop()

@@ -15,10 +15,7 @@ from typing import Any
 
 import pytest
 from testkit import kubelet_standin as kubelet
-from testkit.control_plane import ControlPlane
-from testkit.kubectl import Kubectl
-from testkit.operator_process import OperatorProcess, operator_env
-from tests.integration.test_operator import (
+from testkit.builds import (
     DIGEST,
     REPOSITORY,
     apply,
@@ -31,21 +28,10 @@ from tests.integration.test_operator import (
     wait_for,
     wait_phase,
 )
+from testkit.kubectl import Kubectl
+from testkit.operator_process import OperatorProcess
 
 SELECTOR_LABEL = "policy-test.goimage.dev/id"
-
-
-@pytest.fixture(scope="module")
-def operator(
-    crd: None, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        env=operator_env(control_plane.env),
-        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-    )
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

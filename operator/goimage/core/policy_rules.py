@@ -163,9 +163,7 @@ def _go_image(spec: specs.BuildSpec, policy: Policy, namespace: str) -> str | No
     image = spec.go.image
     if not image or any(image.startswith(p) for p in policy.go_images):
         return None
-    allowed = (
-        _one_of(policy.go_images) if policy.go_images else "builds use golang:<spec.go.version>"
-    )
+    allowed = _one_of(policy.go_images) if policy.go_images else _DEFAULT_GO_IMAGE
     return _not_allowed("spec.go.image", image, policy) + allowed
 
 
@@ -176,28 +174,34 @@ def _runtime_image(spec: specs.BuildSpec, policy: Policy, namespace: str) -> str
     return _not_allowed("spec.runtime.image", image, policy) + _one_of(policy.runtime_images)
 
 
-def _builder_image(spec: specs.BuildSpec, policy: Policy, namespace: str) -> str | None:
-    image = spec.builder.image
-    if not image or image in policy.builder_images:
+# What a rule says when its policy list is empty (the default the tenant must keep).
+_DEFAULT_GO_IMAGE = "builds use golang:<spec.go.version>"
+_DEFAULT_BUILDER = "builds run the default Kaniko executor"
+_DEFAULT_ACCOUNT = "build pods run as the default ServiceAccount"
+
+
+def _listed(
+    field: str, value: str, allowed: Sequence[str], policy: Policy, *, otherwise: str
+) -> str | None:
+    """`value` (when set) must be one of `allowed`; an empty list allows none but the default."""
+    if not value or value in allowed:
         return None
-    allowed = (
-        "it must be one of: " + ", ".join(policy.builder_images)
-        if policy.builder_images
-        else "builds run the default Kaniko executor"
-    )
-    return _not_allowed("spec.builder.image", image, policy) + allowed
+    detail = "it must be one of: " + ", ".join(allowed) if allowed else otherwise
+    return _not_allowed(field, value, policy) + detail
+
+
+def _builder_image(spec: specs.BuildSpec, policy: Policy, namespace: str) -> str | None:
+    return _listed(
+        "spec.builder.image", spec.builder.image, policy.builder_images, policy,
+        otherwise=_DEFAULT_BUILDER,
+    )  # fmt: skip
 
 
 def _service_account(spec: specs.BuildSpec, policy: Policy, namespace: str) -> str | None:
-    name = spec.builder.service_account_name
-    if not name or name in policy.service_account_names:
-        return None
-    allowed = (
-        "it must be one of: " + ", ".join(policy.service_account_names)
-        if policy.service_account_names
-        else "build pods run as the default ServiceAccount"
-    )
-    return _not_allowed("spec.builder.serviceAccountName", name, policy) + allowed
+    return _listed(
+        "spec.builder.serviceAccountName", spec.builder.service_account_name,
+        policy.service_account_names, policy, otherwise=_DEFAULT_ACCOUNT,
+    )  # fmt: skip
 
 
 _PLACEMENT = "the platform places build pods (allowTenantPlacement is false)"
@@ -343,7 +347,7 @@ RULES: tuple[Rule, ...] = (
             "variables.goImage",
             "variables.goImages",
             "it must start with",
-            "builds use golang:<spec.go.version>",
+            _DEFAULT_GO_IMAGE,
         ),
     ),
     _prefix_rule(
@@ -363,7 +367,7 @@ RULES: tuple[Rule, ...] = (
             "variables.builderImage",
             "variables.builderImages",
             "it must be",
-            "builds run the default Kaniko executor",
+            _DEFAULT_BUILDER,
         ),
     ),
     Rule(
@@ -379,7 +383,7 @@ RULES: tuple[Rule, ...] = (
             "variables.serviceAccountName",
             "variables.serviceAccountNames",
             "it must be",
-            "build pods run as the default ServiceAccount",
+            _DEFAULT_ACCOUNT,
         ),
     ),
     _placement_rule("tenant-node-selector", "node_selector", "nodeSelector"),

@@ -249,6 +249,10 @@ def status_from_build(
     return patch
 
 
+# A build without a result yet (or without one at all): the previous build's is cleared.
+_NO_RESULT: dict[str, Any] = {"image": None, "digest": None, "size": None, "sizeHuman": None}
+
+
 def status_for_new_build(
     plan: BuildPlan, *, previous: Mapping[str, Any], now: str
 ) -> dict[str, Any]:
@@ -273,10 +277,7 @@ def status_for_new_build(
             previous=previous.get("conditions") or (),
         ),
         "failure": None,
-        "image": None,
-        "digest": None,
-        "size": None,
-        "sizeHuman": None,
+        **_NO_RESULT,
     }
 
 
@@ -301,10 +302,7 @@ def status_for_refusal(
             previous=previous.get("conditions") or (),
         ),
         "failure": failure,
-        "image": None,
-        "digest": None,
-        "size": None,
-        "sizeHuman": None,
+        **_NO_RESULT,
     }
 
 
@@ -370,10 +368,7 @@ def status_for_queued(
             previous=previous.get("conditions") or (),
         ),
         "failure": None,
-        "image": None,
-        "digest": None,
-        "size": None,
-        "sizeHuman": None,
+        **_NO_RESULT,
     }
 
 
