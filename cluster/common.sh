@@ -155,18 +155,19 @@ new_ca() {
     -addext "keyUsage=critical,digitalSignature,keyCertSign,cRLSign" -out "$1/ca.crt"
 }
 
-# sign_cert CA_DIR DIR NAME SUBJECT EXTENSIONS: DIR/NAME.{key,crt}, a key and a
-# leaf certificate signed by CA_DIR/ca.{crt,key}; EXTENSIONS are openssl
-# extension lines (extendedKeyUsage, subjectAltName).
+# sign_cert CA_DIR DIR NAME SUBJECT EXTENSIONS: DIR/NAME.{key,crt}, an EC key
+# and a leaf certificate signed by CA_DIR/ca.{crt,key}, in one openssl call;
+# EXTENSIONS are openssl extension lines (extendedKeyUsage, subjectAltName).
 sign_cert() {
-  local ca="$1" dir="$2" name="$3" subject="$4" extensions="$5"
-  new_key "${dir}/${name}.key"
-  openssl req -new -key "${dir}/${name}.key" -subj "${subject}" -out "${dir}/${name}.csr"
-  openssl x509 -req -in "${dir}/${name}.csr" -CA "${ca}/ca.crt" -CAkey "${ca}/ca.key" \
-    -CAcreateserial -days 3650 -sha256 -out "${dir}/${name}.crt" \
-    -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-      "keyUsage=critical,digitalSignature,keyEncipherment" "${extensions}") 2>/dev/null
-  rm -f "${dir}/${name}.csr"
+  local ca="$1" dir="$2" name="$3" subject="$4" line extensions=()
+  while IFS= read -r line; do
+    [[ -z ${line} ]] || extensions+=(-addext "${line}")
+  done <<<"$5"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc \
+    -keyout "${dir}/${name}.key" -out "${dir}/${name}.crt" -subj "${subject}" \
+    -CA "${ca}/ca.crt" -CAkey "${ca}/ca.key" -days 3650 -sha256 \
+    -addext "basicConstraints=critical,CA:FALSE" \
+    -addext "keyUsage=critical,digitalSignature,keyEncipherment" "${extensions[@]}" 2>/dev/null
 }
 
 # write_kubeconfig FILE SERVER CA_CRT USER CRT KEY: a kubeconfig for one
