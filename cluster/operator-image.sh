@@ -9,8 +9,15 @@
 #   - pip installs from a wheelhouse of the operator's dependencies, made here
 #     with this machine's pip and served to the build pod over HTTP
 #     (PIP_NO_INDEX + PIP_FIND_LINKS).
-# Prints the pushed image by digest. Idempotent: an unchanged context hits
-# Kaniko's layer cache and gives the same digest (--reproducible).
+# Prints the pushed image by digest.
+#
+# The build is skipped when its inputs are unchanged: the image is also tagged
+# ctx-HASH, HASH being a content hash of everything the build reads (the
+# context's files and executable bits, the Python base's and Kaniko's digests, the
+# wheelhouse's wheels, the build Job below); when the registry already serves
+# that tag, its digest is reused (and :dev pointed at it) instead of running
+# Kaniko for about a minute. FORCE_IMAGE_BUILD=1 builds anyway (the build is
+# --reproducible, so an unchanged context gives the same digest again).
 set -euo pipefail
 LOG_TAG=image
 # shellcheck source=cluster/lib.sh
@@ -19,7 +26,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 WHEEL_PORT=8420
 WHEELHOUSE="${IMAGE_CACHE}/wheelhouse"
 NAMESPACE=goimage-images
-IMAGE="${REGISTRY}/goimage/goimage-operator:dev"
+REPOSITORY="${REGISTRY}/goimage/goimage-operator"
+IMAGE="${REPOSITORY}:dev"
 KUBECTL="${TOOLS_BIN}/kubectl"
 
 [[ -f ${CLUSTER_DIR}/env ]] || die "no cluster: run make cluster"
@@ -63,15 +71,49 @@ serve_wheels() {
   wait_until 10 "the wheelhouse on ${url}" curl -fs --max-time 2 -o /dev/null "${url}"
 }
 
-# Only what the Dockerfile copies, so that an edit elsewhere (tests, docs)
-# leaves the context, and so the digest, unchanged.
+# The build context: the Dockerfile, .dockerignore and what .dockerignore lets
+# through, so that an edit elsewhere (tests, docs) leaves the context, its
+# hash and the digest unchanged. The forms of .dockerignore read here: `*`
+# first, `!PATH` for each path the Dockerfile copies, `**/NAME` for what is
+# left out at any depth (bytecode caches, pip's egg-info). Copied into DIR.
+make_context() {
+  local dir="$1" ignore="${GOIMAGE_ROOT}/.dockerignore" line paths=() excludes=() name
+  [[ "$(head -n1 "${ignore}")" == "*" ]] || die "${ignore} must start with '*'"
+  while read -r line; do
+    case "${line}" in
+      '' | '#'* | '*') ;;
+      '!'*) paths+=("${line#!}") ;;
+      '**/'*) excludes+=("${line#'**/'}") ;;
+      *) die "${ignore}: '${line}' is not a form this script reads (*, !PATH, **/NAME)" ;;
+    esac
+  done <"${ignore}"
+  (cd "${GOIMAGE_ROOT}" && cp -r --parents Dockerfile .dockerignore "${paths[@]%/}" "${dir}/")
+  for name in "${excludes[@]}"; do
+    find "${dir}" -name "${name}" -prune -exec rm -rf {} +
+  done
+}
+
+# The hash the ctx- tag carries: every input of the build Job, 16 hex digits.
+inputs_hash() {
+  local context="$1"
+  {
+    # Paths, types and executable bits (what git, which serves the context to
+    # Kaniko, keeps of a mode), then contents.
+    (cd "${context}" && find . -mindepth 1 \( -type f -perm -u=x -printf '%P x\n' \) -o -printf '%P %y %l\n' |
+      LC_ALL=C sort)
+    (cd "${context}" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+    # The images the build runs and starts from, by digest: a rebuilt
+    # python-base keeps its tag.
+    crane --insecure digest "${PYTHON_BASE_IMAGE}"
+    crane --insecure digest "${KANIKO_IMAGE}"
+    # The wheels pip installs from.
+    (cd "${WHEELHOUSE}" && find . -maxdepth 1 -name '*.whl' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+    declare -f build_job
+  } | sha256sum | cut -c1-16
+}
+
 publish_context() {
-  local context
-  context="$(mktemp -d)"
-  cp -r "${GOIMAGE_ROOT}"/{Dockerfile,.dockerignore,pyproject.toml,README.md,operator} "${context}/"
-  find "${context}" -name __pycache__ -prune -exec rm -rf {} +
-  "${GOIMAGE_ROOT}/cluster/git-serve.sh" publish "${context}" goimage-operator >&2
-  rm -rf "${context}"
+  "${GOIMAGE_ROOT}/cluster/git-serve.sh" publish "$1" goimage-operator >&2
 }
 
 build_job() {
@@ -95,6 +137,7 @@ spec:
             - --context=git://${GATEWAY}:${GIT_PORT}/goimage-operator.git
             - --dockerfile=Dockerfile
             - --destination=${IMAGE}
+            - --destination=${REPOSITORY}:${TAG}
             - --build-arg=BASE_IMAGE=${PYTHON_BASE_IMAGE}
             - --build-arg=PIP_NO_INDEX=1
             - --build-arg=PIP_FIND_LINKS=http://${GATEWAY}:${WHEEL_PORT}/
@@ -111,14 +154,26 @@ EOF
 }
 
 main() {
-  local started=${SECONDS} digest
+  local started=${SECONDS} context digest
   wheelhouse
+  context="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expand now: context is local
+  trap "rm -rf '${context}'" EXIT
+  make_context "${context}"
+  TAG="ctx-$(inputs_hash "${context}")"
+  if [[ ${FORCE_IMAGE_BUILD:-} != 1 ]] && digest="$(crane --insecure digest "${REPOSITORY}:${TAG}" 2>/dev/null)"; then
+    crane --insecure tag "${REPOSITORY}@${digest}" "${IMAGE##*:}" >/dev/null 2>&1 ||
+      log "warning: could not point ${IMAGE} at ${digest}"
+    log "operator image up to date: ${REPOSITORY}:${TAG} (inputs unchanged)"
+    echo "${REPOSITORY}@${digest}"
+    return
+  fi
   serve_wheels
-  publish_context
+  publish_context "${context}"
   "${KUBECTL}" create namespace "${NAMESPACE}" --dry-run=client -o yaml | "${KUBECTL}" apply -f - >/dev/null
   "${KUBECTL}" -n "${NAMESPACE}" delete job goimage-operator-image --ignore-not-found --wait=true >/dev/null
   build_job | "${KUBECTL}" apply -f - >/dev/null
-  log "building ${IMAGE} with Kaniko (kubectl -n ${NAMESPACE} logs -f job/goimage-operator-image)"
+  log "building ${REPOSITORY}:${TAG} with Kaniko (kubectl -n ${NAMESPACE} logs -f job/goimage-operator-image)"
   if ! "${KUBECTL}" -n "${NAMESPACE}" wait --for=condition=Complete --timeout=1200s job/goimage-operator-image >/dev/null; then
     "${KUBECTL}" -n "${NAMESPACE}" logs job/goimage-operator-image --tail=40 >&2 || true
     die "the Kaniko build of ${IMAGE} failed"
@@ -126,7 +181,7 @@ main() {
   digest="$("${KUBECTL}" -n "${NAMESPACE}" get pods -l job-name=goimage-operator-image \
     -o jsonpath='{.items[0].status.containerStatuses[0].state.terminated.message}')"
   log "built in $((SECONDS - started))s"
-  echo "${IMAGE%:*}@${digest}"
+  echo "${REPOSITORY}@${digest}"
 }
 
 main "$@"
