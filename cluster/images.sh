@@ -336,7 +336,23 @@ main() {
   mkdir -p "${IMAGE_CACHE}"
   exec 8>"${IMAGE_CACHE}/.lock"
   flock 8
-  for name in "${names[@]}"; do ensure "${name}"; done
+  # The Debian userlands (debootstrap: downloads, unpacking, maintainer
+  # scripts, then a gzip) are made while the Kaniko executor compiles, in
+  # the background and one after the other (they share the .deb cache); the
+  # images are then assembled in order, as before.
+  local prep=""
+  if [[ " ${names[*]} " == *" kaniko "* ]]; then
+    (for name in "${names[@]}"; do needs_rootfs "${name}"; done) &
+    prep=$!
+  fi
+  for name in "${names[@]}"; do
+    if [[ -n ${prep} && ${name} != pause && ${name} != kaniko ]]; then
+      wait "${prep}" || die "making the Debian userlands failed"
+      prep=""
+    fi
+    ensure "${name}"
+  done
+  [[ -z ${prep} ]] || wait "${prep}" || die "making the Debian userlands failed"
 }
 
 main "$@"
