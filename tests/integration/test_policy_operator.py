@@ -265,3 +265,14 @@ def test_the_queue_runs_builds_one_at_a_time_oldest_first_across_a_restart(
     finally:
         if process.process is None:
             process.start()
+
+
+def test_build_pods_are_admitted_under_pod_security_baseline(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    """The Pod Security level build namespaces need (docs/multi-tenancy.md): baseline."""
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline")
+    apply(kubectl, namespace, build("baseline"))
+    job = current_job(kubectl, namespace, "baseline", operator)
+    pod = kubelet.pod_of(kubectl, namespace, job["metadata"]["name"])
+    assert pod["spec"]["initContainers"][0]["securityContext"]["capabilities"]["drop"] == ["ALL"]
