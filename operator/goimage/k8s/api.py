@@ -64,8 +64,16 @@ def custom() -> client.CustomObjectsApi:
 
 
 def namespace_terminating(error: ApiException) -> bool:
-    """The namespace is being deleted: nothing more can be created in it, and that is fine."""
-    return error.status == _FORBIDDEN and "NamespaceTerminating" in str(error.body or "")
+    """The namespace is being deleted, or is gone: nothing more can be created in it, and
+    that is fine (an event of a resource in it may still be on its way to us)."""
+    body = str(error.body or "")
+    if error.status == _FORBIDDEN:
+        return "NamespaceTerminating" in body
+    try:
+        details = json.loads(body).get("details") or {}
+    except ValueError:
+        return False
+    return error.status == _NOT_FOUND and details.get("kind") == "namespaces"
 
 
 def _api_message(error: ApiException) -> str:
