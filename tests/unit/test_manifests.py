@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = "goimage.dev_goimagebuilds.yaml"
+POLICY_CRD = "goimage.dev_goimagebuildpolicies.yaml"
 
 
-def test_chart_crd_is_a_copy_of_the_manifest_crd() -> None:
-    source = (ROOT / "manifests" / "crds" / CRD).read_text()
-    copy = (ROOT / "charts" / "goimage-operator" / "crds" / CRD).read_text()
+@pytest.mark.parametrize("name", [CRD, POLICY_CRD])
+def test_chart_crd_is_a_copy_of_the_manifest_crd(name: str) -> None:
+    source = (ROOT / "manifests" / "crds" / name).read_text()
+    copy = (ROOT / "charts" / "goimage-operator" / "crds" / name).read_text()
     assert copy == source, "run `make crds` to copy manifests/crds into the chart"
+
+
+def test_every_manifest_crd_is_in_the_chart() -> None:
+    manifests = sorted(p.name for p in (ROOT / "manifests" / "crds").glob("*.yaml"))
+    chart = sorted(p.name for p in (ROOT / "charts" / "goimage-operator" / "crds").glob("*.yaml"))
+    assert manifests == chart == sorted([CRD, POLICY_CRD])
+
+
+def test_policy_crd_names_match_the_api_contract() -> None:
+    crd = yaml.safe_load((ROOT / "manifests" / "crds" / POLICY_CRD).read_text())
+    spec = crd["spec"]
+    assert crd["metadata"]["name"] == "goimagebuildpolicies.goimage.dev"
+    assert spec["scope"] == "Cluster"
+    assert spec["names"]["kind"] == "GoImageBuildPolicy"
+    assert spec["names"]["shortNames"] == ["gibp"]
 
 
 def test_crd_names_match_the_api_contract() -> None:

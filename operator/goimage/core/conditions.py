@@ -22,7 +22,7 @@ class Phase(enum.StrEnum):
 
 
 class Reason(enum.StrEnum):
-    """Why a build is where it is; the failure ones are documented in the README."""
+    """Why a build is where it is; the failure ones are documented in docs/api.md."""
 
     PENDING = "Pending"
     BUILDING = "Building"
