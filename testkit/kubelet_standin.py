@@ -123,3 +123,64 @@ def fail_build(kubectl: Kubectl, pod: dict[str, Any], *, log_tail: str, reason: 
         "initContainerStatuses": [_status(BUILD, kaniko, _terminated(1, log_tail, reason))],
         "containerStatuses": [_status(REPORT, reporter, INITIALIZING)],
     })  # fmt: skip
+
+
+def unschedulable(kubectl: Kubectl, pod: dict[str, Any], message: str) -> None:
+    """The scheduler found no node for the pod (it writes PodScheduled False, Unschedulable)."""
+    _write(kubectl, pod, {
+        "phase": "Pending",
+        "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": message, "lastTransitionTime": NOW, "lastProbeTime": None,
+        }],
+    })  # fmt: skip
+
+
+def evict(kubectl: Kubectl, pod: dict[str, Any], *, message: str) -> None:
+    """The kubelet's node-pressure eviction: Kaniko killed, the pod Failed with reason Evicted,
+    its DisruptionTarget condition TerminationByKubelet (as the kubelet writes them)."""
+    kaniko, reporter = _images(pod)
+    _write(kubectl, pod, {
+        "phase": "Failed",
+        "reason": "Evicted",
+        "message": message,
+        "startTime": NOW,
+        "conditions": [{
+            "type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+            "message": message, "lastTransitionTime": NOW,
+        }],
+        "initContainerStatuses": [_status(BUILD, kaniko, _terminated(137, "", "Error"))],
+        "containerStatuses": [_status(REPORT, reporter, INITIALIZING)],
+    })  # fmt: skip
+
+
+def delete(kubectl: Kubectl, pod: dict[str, Any]) -> None:
+    """Someone deletes the build pod (a person, a cleanup tool); does not wait for it to go."""
+    meta = pod["metadata"]
+    kubectl("delete", "pod", meta["name"], "-n", meta["namespace"], "--wait=false")
+
+
+def evict_through_api(kubectl: Kubectl, pod: dict[str, Any]) -> None:
+    """A drain's eviction (the real Eviction API: the API server adds the DisruptionTarget
+    condition, EvictionByEvictionAPI, and deletes the pod)."""
+    meta = pod["metadata"]
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+    }
+    path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/eviction"
+    kubectl("create", "--raw", path, "-f", "-", input=json.dumps(eviction))
+
+
+def bind(kubectl: Kubectl, pod: dict[str, Any], node: str) -> None:
+    """The scheduler's part: bind the pod to `node` (the pods/binding subresource)."""
+    meta = pod["metadata"]
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    }
+    path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding"
+    kubectl("create", "--raw", path, "-f", "-", input=json.dumps(binding))

@@ -259,7 +259,11 @@ class TestPending:
         ]
         patch = from_build(job_running(), pod)
         assert patch["phase"] == "Pending"
-        assert ready(patch)["message"] == "the build pod is starting"
+        # Issue 13: the scheduler's words, not "the build pod is starting".
+        assert ready(patch)["message"] == (
+            "waiting to be scheduled: 0/3 nodes are available: 3 Insufficient memory."
+        )
+        assert ready(patch)["reason"] == "Pending"
 
     def test_pod_initializing(self) -> None:
         pod = make_pod("Pending", waiting("PodInitializing"), waiting("PodInitializing"))
@@ -503,12 +507,14 @@ class TestFailures:
             reason="Evicted",
             message="The node was low on resource: ephemeral-storage.",
         )
-        message = self.assert_failed(from_build(job_running(), pod), "BuildFailed")
+        # Issue 13: an eviction is not the compile's failure.
+        message = self.assert_failed(from_build(job_running(), pod), "BuildPodEvicted")
         assert "ephemeral-storage" in message
 
     def test_failed_job_whose_pod_is_gone(self) -> None:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
-        message = self.assert_failed(from_build(job, None), "BuildFailed")
+        # Issue 13: why it failed went with the pod; the status says so.
+        message = self.assert_failed(from_build(job, None), "ResultLost")
         assert "backoff limit" in message
 
     def test_exit_code_without_a_log(self) -> None:

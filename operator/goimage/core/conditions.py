@@ -36,6 +36,15 @@ class Reason(enum.StrEnum):
     INVALID_SPEC = "InvalidSpec"
     POLICY_VIOLATION = "PolicyViolation"
     QUEUED = "Queued"
+    # Pending: the API server refused the build's Job or pod for a ResourceQuota.
+    WAITING_FOR_QUOTA = "WaitingForQuota"
+    # Failed, not by the build's own doing: a rebuild is likely to succeed.
+    BUILD_POD_DELETED = "BuildPodDeleted"
+    BUILD_POD_EVICTED = "BuildPodEvicted"
+    NODE_LOST = "NodeLost"
+    RESULT_LOST = "ResultLost"
+    # Failed: the node's disk, or the build's ephemeral-storage limit, was full.
+    OUT_OF_DISK = "OutOfDisk"
 
 
 READY = "Ready"

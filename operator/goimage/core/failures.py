@@ -10,7 +10,9 @@ with the command that shows the rest.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from goimage.core.conditions import Reason
 
@@ -30,6 +32,12 @@ _NOISE = re.compile(
     r"Retrieving image|Unpacking rootfs|Taking snapshot|Pushing layer|Pushed|"
     r"Using caching version|Checking for cached layer|No cached layer found)"
 )
+# Kaniko's own INFO lines: what it was doing, not what went wrong. Dropped when
+# other lines remain, so the message leads with the error, not with progress.
+_KANIKO_INFO = re.compile(r"^INFO\[\d+\]")
+# The kernel's words for a full filesystem (ENOSPC), whoever prints them.
+NO_SPACE = "no space left on device"
+REBUILD = "a rebuild (annotation goimage.dev/rebuild) is likely to succeed"
 
 
 @dataclass(frozen=True)
@@ -70,13 +78,19 @@ def without_usage(log: str) -> str:
     return log[: match.start()] if match else log
 
 
-def summarize(log_tail: str, *, hint: str = "", limit: int = MESSAGE_LIMIT) -> str:
-    """The informative end of a log, without colour codes or progress lines."""
+def _informative(log_tail: str) -> list[str]:
     lines = [
         line.rstrip()
         for line in _ANSI.sub("", log_tail).splitlines()
         if line.strip() and not _NOISE.search(line)
     ]
+    errors = [line for line in lines if not _KANIKO_INFO.match(line)]
+    return errors or lines
+
+
+def summarize(log_tail: str, *, hint: str = "", limit: int = MESSAGE_LIMIT) -> str:
+    """The informative end of a log, without colour codes, progress or Kaniko's INFO lines."""
+    lines = _informative(log_tail)
     suffix = f"\n{hint}" if hint else ""
     budget = limit - len(suffix)
     kept: list[str] = []
@@ -93,3 +107,107 @@ def summarize(log_tail: str, *, hint: str = "", limit: int = MESSAGE_LIMIT) -> s
 
 def logs_hint(namespace: str, pod: str, container: str) -> str:
     return f"More: kubectl logs -n {namespace} {pod} -c {container}"
+
+
+def out_of_disk(log_tail: str) -> bool:
+    """True when the log says a filesystem was full (the node's disk, or the build's share)."""
+    return NO_SPACE in log_tail.lower()
+
+
+def disk_full(log_tail: str, *, hint: str = "", limit: int = MESSAGE_LIMIT) -> Failure:
+    """OutOfDisk: the message leads with the log's "no space left on device" line."""
+    lines = _informative(log_tail)
+    line = next((x for x in reversed(lines) if NO_SPACE in x.lower()), NO_SPACE)
+    advice = (
+        "the build ran out of disk space: raise spec.builder.resources.requests.ephemeral-storage "
+        "(the scheduler then keeps that much free on the node for it) and, if the build itself "
+        f"needs more, limits.ephemeral-storage; {REBUILD} on a node with room"
+    )
+    head = line if len(line) <= limit // 3 else line[: limit // 3 - 3] + "..."
+    rest = [x for x in lines if x != line]
+    budget = limit - len(head) - len(advice) - 2
+    tail = summarize("\n".join(rest), hint=hint, limit=budget) if budget > 0 else hint
+    return Failure(Reason.OUT_OF_DISK, "\n".join(x for x in (head, advice, tail) if x))
+
+
+def _condition(pod: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond  # type: ignore[no-any-return]
+    return None
+
+
+def _evicted(words: str) -> Failure:
+    """The kubelet's eviction, by what it ran short of."""
+    lowered = words.lower()
+    if "exceeds the total limit" in lowered or "local ephemeral storage limit" in lowered:
+        return Failure(
+            Reason.OUT_OF_DISK,
+            f"the build pod was evicted for using more disk than its limit: {words}; raise "
+            "spec.builder.resources.limits.ephemeral-storage",
+        )
+    if "ephemeral-storage" in lowered or "nodefs" in lowered or "imagefs" in lowered:
+        what = "disk"
+        advice = "requests.ephemeral-storage"
+    elif "memory" in lowered:
+        what = "memory"
+        advice = "requests.memory"
+    else:
+        what = "a resource"
+        advice = "requests"
+    return Failure(
+        Reason.BUILD_POD_EVICTED,
+        f"the build pod was evicted: its node ran low on {what} ({words}); {REBUILD}; a larger "
+        f"spec.builder.resources.{advice} makes the scheduler keep room for it",
+    )
+
+
+_NODE_LOST = "the build pod was lost with its node ({words}); {rebuild}"
+
+
+def disruption(pod: Mapping[str, Any]) -> Failure | None:
+    """Why the build pod was stopped from outside (deleted, evicted, its node lost); None if
+    it was not.
+
+    From the pod's `DisruptionTarget` condition (set by whoever deletes it: the
+    Eviction API, the scheduler, the taint manager, the pod GC, the kubelet), its
+    `reason` (Evicted, NodeLost, a node shutdown) and its deletionTimestamp (a plain delete).
+    """
+    status = pod.get("status") or {}
+    reason = str(status.get("reason") or "")
+    words = str(status.get("message") or "").strip().rstrip(".")
+    target = _condition(pod, "DisruptionTarget") or {}
+    cause = str(target.get("reason") or "") if target.get("status") == "True" else ""
+    said = str(target.get("message") or "").strip().rstrip(".")
+    if reason == "Evicted":
+        return _evicted(words or said or "evicted by the kubelet")
+    if reason == "NodeLost" or cause in ("DeletionByTaintManager", "DeletionByPodGC"):
+        detail = {
+            "DeletionByTaintManager": "its node was tainted NoExecute: not ready, unreachable "
+            "or taken out of service",
+            "DeletionByPodGC": "its node is gone",
+        }.get(cause, words or "its node stopped answering")
+        return Failure(Reason.NODE_LOST, _NODE_LOST.format(words=detail, rebuild=REBUILD))
+    if "shutdown" in words.lower() or "shutdown" in said.lower():
+        return Failure(Reason.NODE_LOST, _NODE_LOST.format(words=words or said, rebuild=REBUILD))
+    if cause == "EvictionByEvictionAPI":
+        return Failure(
+            Reason.BUILD_POD_EVICTED,
+            "the build pod was evicted through the Eviction API (a node drain or an "
+            f"autoscaler moving pods); {REBUILD}",
+        )
+    if cause == "PreemptionByScheduler":
+        return Failure(
+            Reason.BUILD_POD_EVICTED,
+            "the build pod was preempted: the scheduler removed it to make room for a pod of "
+            f"higher priority; {REBUILD}",
+        )
+    if cause == "TerminationByKubelet":
+        return _evicted(said or words or "stopped by the kubelet")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return Failure(
+            Reason.BUILD_POD_DELETED,
+            "the build pod was deleted while the build ran (by a person, a cleanup tool or a "
+            f"controller), so the build did not finish; {REBUILD}",
+        )
+    return None

@@ -3,6 +3,10 @@
 Pure: given what the API server shows of a build (its Job and the Job's
 Pod), the status it had, and the time, return the status it should have. The
 result is a merge patch: fields set to None are removed.
+
+A build always ends in a definite status: a finished Job whose pod is gone
+(deleted while the operator was away) ends `ResultLost`, never Pending for
+ever; a pod stopped from outside says how (`failures.disruption`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ class Observation:
     message: str
     result: results.BuildResult | None = None
     failure: failures.Failure | None = None
+
+
+# What a build without a pod says while its Job has not finished.
+WAITING_FOR_POD = "waiting for the build pod"
+RESULT_LOST = (
+    "the build finished but its pod was deleted before the operator read its result; "
+    "a rebuild (annotation goimage.dev/rebuild) will fix it"
+)
 
 
 def _container(pod: Mapping[str, Any], key: str, name: str) -> Mapping[str, Any]:
@@ -101,6 +113,8 @@ def _failed_container(
             f"the {container} step ran out of memory; raise "
             f"spec.builder.resources.limits.memory\n{hint}",
         )
+    if failures.out_of_disk(log_tail):
+        return failures.disk_full(log_tail, hint=hint)
     if container == naming.CONTAINER_BUILD:
         reason = failures.classify_build_log(log_tail)
     else:
@@ -120,6 +134,17 @@ def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.F
         "reason"
     ) == "DeadlineExceeded":
         return failures.Failure(Reason.TIMEOUT, _timeout_message(job))
+    if pod is None:
+        # The Job failed, and its pod went before anyone read why.
+        said = (job_failed or {}).get("message") or "the build pod failed"
+        return failures.Failure(
+            Reason.RESULT_LOST,
+            f"the build failed ({said}), but its pod was deleted before the operator read why; "
+            "a rebuild (annotation goimage.dev/rebuild) will run it again and tell",
+        )
+    disrupted = failures.disruption(pod)
+    if disrupted is not None:
+        return disrupted
     if pod is not None:
         for key, name in (
             ("initContainerStatuses", naming.CONTAINER_BUILD),
@@ -145,19 +170,64 @@ def _waiting(pod: Mapping[str, Any]) -> str:
     return ""
 
 
-def observe(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observation:
-    """Where the build of `job` stands."""
+def _unscheduled(pod: Mapping[str, Any]) -> str:
+    """The scheduler's words when it found no node for the pod; empty if it did not say so."""
+    for cond in pod.get("status", {}).get("conditions") or []:
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "False"
+            and cond.get("reason") == "Unschedulable"
+        ):
+            return str(cond.get("message") or "no node fits it yet")
+    return ""
+
+
+def _being_deleted(pod: Mapping[str, Any]) -> bool:
+    """A pod that is being deleted before it succeeded: its build will not finish."""
+    if not pod.get("metadata", {}).get("deletionTimestamp"):
+        return False
+    report = _container(pod, "containerStatuses", naming.CONTAINER_REPORT)
+    done = report.get("state", {}).get("terminated") or {}
+    return not done or done.get("exitCode", 0) != 0
+
+
+def _failure(failure: failures.Failure) -> Observation:
+    return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
+
+
+def observe(
+    job: Mapping[str, Any], pod: Mapping[str, Any] | None, *, pod_refused: str = ""
+) -> Observation:
+    """Where the build of `job` stands.
+
+    `pod_refused`: the API server's words when it refused the Job's pod (a
+    ResourceQuota on pods or memory: the Job controller's FailedCreate event).
+    """
     if _job_failure(job) or (pod or {}).get("status", {}).get("phase") == "Failed":
-        failure = _failed(job, pod)
-        return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
+        return _failure(_failed(job, pod))
+    if pod is not None and _being_deleted(pod):
+        # Decided at the first sign: the pod (and with it what it knew) may be gone
+        # from the index by the time the Job controller marks the Job failed.
+        return _failure(_failed(job, pod))
     if pod is None:
-        return Observation(Phase.PENDING, Reason.PENDING, "waiting for the build pod")
+        if _job_condition(job, "Complete") or _job_condition(job, "SuccessCriteriaMet"):
+            return _failure(failures.Failure(Reason.RESULT_LOST, RESULT_LOST))
+        if pod_refused:
+            return Observation(
+                Phase.PENDING,
+                Reason.WAITING_FOR_QUOTA,
+                f"waiting for quota: the API server refused the build pod: {pod_refused}; "
+                "the build starts by itself once the quota allows",
+            )
+        return Observation(Phase.PENDING, Reason.PENDING, WAITING_FOR_POD)
     build = _container(pod, "initContainerStatuses", naming.CONTAINER_BUILD)
     report = _container(pod, "containerStatuses", naming.CONTAINER_REPORT)
     build_terminated = build.get("state", {}).get("terminated") or {}
     if build_terminated and build_terminated.get("exitCode", 0) != 0:
-        failure = _failed_container(pod, naming.CONTAINER_BUILD, build_terminated)
-        return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
+        disrupted = failures.disruption(pod)
+        return _failure(
+            disrupted or _failed_container(pod, naming.CONTAINER_BUILD, build_terminated)
+        )
     report_terminated = report.get("state", {}).get("terminated") or {}
     if report_terminated:
         if report_terminated.get("exitCode", 0) == 0:
@@ -171,6 +241,9 @@ def observe(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observatio
         return Observation(Phase.BUILDING, Reason.BUILDING, stuck or "Kaniko is building the image")
     if stuck:
         return Observation(Phase.PENDING, Reason.PENDING, stuck)
+    unscheduled = _unscheduled(pod)
+    if unscheduled:
+        return Observation(Phase.PENDING, Reason.PENDING, f"waiting to be scheduled: {unscheduled}")
     return Observation(Phase.PENDING, Reason.PENDING, "the build pod is starting")
 
 
@@ -206,11 +279,12 @@ def status_from_build(
     pod: Mapping[str, Any] | None,
     previous: Mapping[str, Any],
     now: str,
+    pod_refused: str = "",
 ) -> dict[str, Any]:
     """The status patch for the build that `job` runs (and `pod`, its pod, if any)."""
     meta = job.get("metadata", {})
     generation = int(meta.get("labels", {}).get(naming.LABEL_GENERATION, 0))
-    seen = observe(job, pod)
+    seen = observe(job, pod, pod_refused=pod_refused)
     repository = (meta.get("annotations") or {}).get(naming.ANNOTATION_IMAGE, "")
     finished = seen.phase in (Phase.SUCCEEDED, Phase.FAILED)
     patch: dict[str, Any] = {
@@ -279,6 +353,65 @@ def status_for_new_build(
         "failure": None,
         **_NO_RESULT,
     }
+
+
+def status_for_quota(
+    plan: BuildPlan, *, refused: str, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Pending/WaitingForQuota: a ResourceQuota refused the build's Job (or ConfigMap).
+
+    No Job exists; the operator tries again with a growing delay, and the build
+    starts by itself once the quota allows.
+    """
+    message = (
+        f"build {plan.build_id} is waiting for quota: the API server refused its "
+        f"{refused}; it starts by itself once the quota allows"
+    )
+    return {
+        "phase": str(Phase.PENDING),
+        "observedGeneration": plan.generation,
+        "buildId": plan.build_id,
+        "jobName": None,
+        "configMapName": None,
+        "tags": list(plan.spec.output.tags),
+        "startTime": None,
+        "completionTime": None,
+        "queuedSince": None,
+        "conditions": conditions_for(
+            Phase.PENDING,
+            Reason.WAITING_FOR_QUOTA,
+            message,
+            generation=plan.generation,
+            now=now,
+            previous=previous.get("conditions") or (),
+        ),
+        "failure": None,
+        **_NO_RESULT,
+    }
+
+
+def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "Ready":
+            return cond  # type: ignore[no-any-return]
+    return {}
+
+
+def waits_for_quota(status: Mapping[str, Any]) -> bool:
+    """A build whose Job the API server refused for quota: the operator tries it again."""
+    return _ready(status).get("reason") == str(Reason.WAITING_FOR_QUOTA) and not status.get(
+        "jobName"
+    )
+
+
+def waits_for_pod(status: Mapping[str, Any]) -> bool:
+    """A build whose Job exists but has no pod yet (or whose pod a quota refused)."""
+    if status.get("phase") != str(Phase.PENDING) or not status.get("jobName"):
+        return False
+    ready = _ready(status)
+    return ready.get("reason") == str(Reason.WAITING_FOR_QUOTA) or (
+        ready.get("reason") == str(Reason.PENDING) and ready.get("message") == WAITING_FOR_POD
+    )
 
 
 def status_for_refusal(

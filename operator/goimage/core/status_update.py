@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from goimage.core import failures, naming, status
-from goimage.core.conditions import Phase
+from goimage.core.conditions import Phase, Reason
 
 _FINISHED = (str(Phase.SUCCEEDED), str(Phase.FAILED))
 # The key under which the pods index keeps each pod's `pod_fingerprint`.
@@ -139,17 +139,38 @@ def status_update(
     pod: Mapping[str, Any] | None,
     known: Mapping[str, Any],
     now: str,
+    pod_refused: str = "",
 ) -> dict[str, Any] | None:
     """The status patch the current build's `job` and `pod` call for; None: no write.
 
     `known` is the status as last written (or as indexed). A pod gone after
     its build finished changes nothing: its result was read while it lived.
+    `pod_refused`: the API server's words refusing the Job's pod (a quota), read
+    from the Job's Events; the refusal, once written, stays until the pod comes
+    or the Job ends (a Job event without the words does not undo it).
     """
     same_job = known.get("jobName") == job["metadata"]["name"]
     if pod is None and same_job and known.get("phase") in _FINISHED:
         return None
-    patch = status.status_from_build(job=job, pod=pod, previous=known, now=now)
+    patch = status.status_from_build(
+        job=job, pod=pod, previous=known, now=now, pod_refused=pod_refused
+    )
+    if (
+        pod is None
+        and same_job
+        and not pod_refused
+        and _ready_reason(known) == str(Reason.WAITING_FOR_QUOTA)
+        and patch["phase"] == str(Phase.PENDING)
+    ):
+        return None
     return patch if status.would_change(patch, known) else None
+
+
+def _ready_reason(known: Mapping[str, Any]) -> str:
+    ready: Mapping[str, Any] = next(
+        (c for c in known.get("conditions") or () if c.get("type") == "Ready"), {}
+    )
+    return str(ready.get("reason") or "")
 
 
 def transition(patch: Mapping[str, Any], previous: Mapping[str, Any]) -> Transition | None:

@@ -28,6 +28,7 @@ from goimage.core.kaniko_job import build_kaniko_job
 from goimage.core.plan import BuildPlan, plan_build
 from goimage.core.settings import Settings
 from goimage.core.spec import SpecError
+from goimage.core.status import waits_for_quota
 from goimage.handlers.clock import now
 from goimage.k8s import api
 
@@ -36,6 +37,16 @@ RESOURCE = (naming.GROUP, naming.VERSION, naming.PLURAL)
 # when a build of its namespace ends: a safety net for an end this process
 # saw before the index showed the waiting build.
 QUEUE_RECHECK_S = 15.0
+# A build whose Job a ResourceQuota refused is tried again after this long, then
+# after twice as long each time, up to the cap: it starts by itself once the
+# quota allows, without a create every few seconds for ever.
+QUOTA_RETRY_FIRST_S = 5.0
+QUOTA_RETRY_MAX_S = 60.0
+
+
+def quota_retry_delay(retry: int) -> float:
+    """Seconds before the next try of a build refused for quota, after `retry` tries."""
+    return min(QUOTA_RETRY_FIRST_S * 2.0 ** max(retry, 0), QUOTA_RETRY_MAX_S)
 
 
 class NamespaceLocks:
@@ -152,11 +163,25 @@ def _queue_or_start(
     return False
 
 
+def write_quota_wait(
+    plan: BuildPlan, current: Mapping[str, Any], refused: api.QuotaExceeded
+) -> None:
+    """Pending/WaitingForQuota, written (and told in an Event) only when it is news."""
+    patch = status.status_for_quota(plan, refused=str(refused), previous=current, now=now())
+    if status.would_change(patch, current):
+        api.patch_build_status(plan.namespace, plan.resource_name, patch)
+        if not waits_for_quota(current):
+            meta = {"name": plan.resource_name, "namespace": plan.namespace, "uid": plan.uid}
+            ref = reference(meta)
+            kopf.warn(ref, reason=str(Reason.WAITING_FOR_QUOTA), message=str(refused)[:1024])
+
+
 def reconcile_body(
     body: Mapping[str, Any], *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
     logger: kopf.Logger,
-) -> None:  # fmt: skip
-    """Bring one GoImageBuild's builds where its spec asks."""
+) -> bool:  # fmt: skip
+    """Bring one GoImageBuild's builds where its spec asks; True when a ResourceQuota
+    refused its build (its status says so; `retry_after_quota` tries again)."""
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
     current = dict(body.get("status") or {})
@@ -164,7 +189,7 @@ def reconcile_body(
         plan = plan_build(body)
     except SpecError as error:
         write_refusal(body, current, Reason.INVALID_SPEC, str(error))
-        return
+        return False
     decision = reconcile.decide(
         plan,
         indexes.build_jobs.get((namespace, uid), []),
@@ -172,7 +197,7 @@ def reconcile_body(
         history_limit=settings.history_limit,
         now=now(),
     )
-    started = False
+    started = waits = False
     if decision.start:
         try:
             admitted = enforcement.enforce(
@@ -196,11 +221,16 @@ def reconcile_body(
         except api.Refused as refused:
             # Never retried: the same Job would be refused again, for ever.
             write_refusal(body, current, Reason.INVALID_SPEC, str(refused))
+        except api.QuotaExceeded as refused:
+            # Not the spec's fault: tried again with a growing delay, not every 10 s for ever.
+            write_quota_wait(plan, current, refused)
+            logger.info("build %s waits for quota: %s", plan.build_id, refused)
+            waits = True
         except ApiException as error:
             if not api.namespace_terminating(error):
                 raise
             logger.info("namespace %s is being deleted: no build started", namespace)
-            return
+            return False
     if started:
         metrics.build_started(namespace)
         logger.info("build %s started as job %s", plan.build_id, plan.object_name)
@@ -213,6 +243,7 @@ def reconcile_body(
     for old in decision.remove:
         api.delete_build_objects(namespace, old, owner_uid=uid)
         logger.info("removed build %s (superseded or past the history limit)", old)
+    return waits
 
 
 def start_waiting_builds(
@@ -260,3 +291,36 @@ def reconcile_build(
     reconcile_body(
         body, settings=memo.settings, indexes=indexes, locks=memo.namespace_locks, logger=logger
     )
+
+
+# A build that a ResourceQuota refused tries again by itself: first after
+# QUOTA_RETRY_FIRST_S, then (kopf's TemporaryError) after a growing delay.
+@kopf.timer(  # type: ignore[arg-type]
+    *RESOURCE,
+    interval=QUOTA_RETRY_FIRST_S,
+    initial_delay=QUOTA_RETRY_FIRST_S,
+    when=lambda status, **_: waits_for_quota(status),
+)
+def retry_after_quota(
+    *,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    retry: int,
+    build_jobs: kopf.Index[Any, Any],
+    build_policies: kopf.Index[Any, Any],
+    namespace_labels: kopf.Index[Any, Any],
+    queued_builds: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    indexes = Indexes(
+        build_jobs=build_jobs,
+        build_policies=build_policies,
+        namespace_labels=namespace_labels,
+        queued_builds=queued_builds,
+    )
+    if reconcile_body(
+        body, settings=memo.settings, indexes=indexes, locks=memo.namespace_locks, logger=logger
+    ):
+        delay = quota_retry_delay(retry + 1)
+        raise kopf.TemporaryError(f"still over quota; next try in {delay:.0f}s", delay=delay)

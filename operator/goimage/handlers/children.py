@@ -4,6 +4,10 @@ The status is a pure function of the Job, its Pod and the status before
 (`core.status_update`); it is written only when it changes. Jobs of builds that
 are no longer current (an older generation, stopped or kept as history) never
 touch the status.
+
+A Job whose pod does not come (a ResourceQuota on pods or memory refuses it:
+the Job controller only posts a FailedCreate Event, and the Job does not
+change) is looked at by a timer, which reads the Job's Events and says so.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import kopf
 from goimage import metrics
 from goimage.core import build_queue, naming, status_update
 from goimage.core.merge_patch import apply_merge_patch
+from goimage.core.status import waits_for_pod
 from goimage.core.status_cache import WrittenStatuses
 from goimage.handlers import builds
 from goimage.handlers.clock import now
@@ -31,6 +36,7 @@ def write_build_status(
     goimagebuilds: kopf.Index[Any, Any],
     written: WrittenStatuses,
     logger: kopf.Logger,
+    pod_refused: str = "",
 ) -> None:
     """Write the status that the current build's Job and Pod call for, and announce its phase."""
     if job is None:
@@ -45,7 +51,9 @@ def write_build_status(
         pod = status_update.with_build_error(pod, log)
     with written.ordered(uid):
         known = written.known(uid, owner.get("status") or {}, status_update.current_build_id(owner))
-        patch = status_update.status_update(job=job, pod=pod, known=known, now=now())
+        patch = status_update.status_update(
+            job=job, pod=pod, known=known, now=now(), pod_refused=pod_refused
+        )
         if patch is None:
             return
         api.patch_build_status(namespace, owner["metadata"]["name"], patch)
@@ -54,6 +62,17 @@ def write_build_status(
     if change is not None:
         _announce(owner, change, logger)
         metrics.build_finished(namespace, patch)
+
+
+def _template_pods(
+    namespace: str, job: Mapping[str, Any], build_pods: kopf.Index[Any, Any]
+) -> Mapping[str, Any] | None:
+    """The newest of the Job's pods that runs its template, if any."""
+    return status_update.newest(
+        pod
+        for pod in build_pods.get((namespace, job["metadata"]["uid"]), [])
+        if status_update.runs_template(pod, job)
+    )
 
 
 def _announce(
@@ -98,11 +117,7 @@ def job_changed(
         write_build_status(
             namespace=namespace,
             job=job,
-            pod=status_update.newest(
-                pod
-                for pod in build_pods.get((namespace, metadata["uid"]), [])
-                if status_update.runs_template(pod, job)
-            ),
+            pod=_template_pods(namespace, job, build_pods),
             goimagebuilds=goimagebuilds,
             written=memo.written_statuses,
             logger=logger,
@@ -158,4 +173,45 @@ def pod_changed(
         goimagebuilds=goimagebuilds,
         written=memo.written_statuses,
         logger=logger,
+    )
+
+
+# How often a build whose Job has no pod looks for the reason (one Events list).
+MISSING_POD_CHECK_S = 10.0
+
+
+@kopf.timer(  # type: ignore[arg-type]
+    naming.GROUP,
+    naming.VERSION,
+    naming.PLURAL,
+    interval=MISSING_POD_CHECK_S,
+    initial_delay=MISSING_POD_CHECK_S,
+    when=lambda status, **_: waits_for_pod(status),
+)
+def explain_missing_pod(
+    *,
+    namespace: str | None,
+    uid: str,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    build_jobs: kopf.Index[Any, Any],
+    build_pods: kopf.Index[Any, Any],
+    goimagebuilds: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """A build's Job without a pod: if a quota refuses the pod, the status says so."""
+    namespace = namespace or ""
+    jobs: Iterable[Mapping[str, Any]] = build_jobs.get((namespace, uid), [])
+    job = next((j for j in jobs if j["metadata"]["name"] == status.get("jobName")), None)
+    if job is None or _template_pods(namespace, job, build_pods) is not None:
+        return
+    write_build_status(
+        namespace=namespace,
+        job=job,
+        pod=None,
+        goimagebuilds=goimagebuilds,
+        written=memo.written_statuses,
+        logger=logger,
+        pod_refused=api.pod_refusal(namespace, job["metadata"]["uid"]),
     )

@@ -33,6 +33,28 @@ class Refused(Exception):
         self.message = message
 
 
+class QuotaExceeded(Exception):
+    """A ResourceQuota of the namespace refused the object (HTTP 403, "exceeded quota").
+
+    Not the object's fault: the same create succeeds once the quota allows it.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+def _quota_refusal(error: ApiException) -> str:
+    """The API server's words when a ResourceQuota refused a create; empty otherwise."""
+    if error.status != _FORBIDDEN:
+        return ""
+    message = _api_message(error)
+    # "status unknown for quota": a quota just made, not counted yet; it passes in a moment.
+    quota = ("exceeded quota", "status unknown for quota")
+    return message if any(words in message for words in quota) else ""
+
+
 # kopf runs our synchronous handlers on this many threads (handlers/startup.py).
 HANDLER_THREADS = 20
 
@@ -86,13 +108,17 @@ def _api_message(error: ApiException) -> str:
 def _create(call: Callable[..., Any], namespace: str, body: Mapping[str, Any]) -> bool:
     """Create `body`; False if it already exists (a restart, or another event got there first).
 
-    Raises Refused when the API server finds the object itself invalid.
+    Raises Refused when the API server finds the object itself invalid, QuotaExceeded when
+    a ResourceQuota refuses it.
     """
     try:
         call(namespace=namespace, body=body)
     except ApiException as error:
         if error.status == _CONFLICT:
             return False
+        quota = _quota_refusal(error)
+        if quota:
+            raise QuotaExceeded(str(body.get("kind", "object")), quota) from None
         if error.status in _REFUSED:
             raise Refused(str(body.get("kind", "object")), _api_message(error)) from None
         raise
@@ -197,3 +223,29 @@ def read_log(namespace: str, pod: str, container: str, *, lines: int) -> str:
         if error.status != _NOT_FOUND:
             raise
         return ""
+
+
+def pod_refusal(namespace: str, job_uid: str) -> str:
+    """Why the Job controller cannot make the Job's pod, when a ResourceQuota refuses it:
+    the API server's words from the newest FailedCreate Event of the Job; empty otherwise.
+
+    Empty too when the operator may not list Events (an older chart's RBAC):
+    the status then keeps saying that it waits for the build pod.
+    """
+    try:
+        events = core().list_namespaced_event(
+            namespace, field_selector=f"involvedObject.uid={job_uid},reason=FailedCreate"
+        )
+    except ApiException as error:
+        if error.status in (_FORBIDDEN, _NOT_FOUND):
+            return ""
+        raise
+
+    def when(event: Any) -> str:
+        return str(event.last_timestamp or event.event_time or event.metadata.creation_timestamp)
+
+    newest = max(events.items, key=when, default=None)
+    message = str(getattr(newest, "message", "") or "")
+    if "exceeded quota" not in message:
+        return ""
+    return message.removeprefix("Error creating: ")
