@@ -74,7 +74,7 @@ NAMESPACED_ALLOWED: tuple[tuple[str, str, str], ...] = (
     *((verb, "pods", "") for verb in ("get", "list", "watch")),
     ("get", "pods", "log"),
     *((verb, "configmaps", "") for verb in ("create", "delete")),
-    *((verb, "events", "") for verb in ("create", "patch")),
+    *((verb, "events", "") for verb in ("create", "patch", "list")),
 )
 CLUSTER_ALLOWED: tuple[tuple[str, str, str], ...] = (
     *((verb, "customresourcedefinitions.apiextensions.k8s.io", "") for verb in ("get", "list")),

@@ -106,10 +106,11 @@ writes to Pods.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create", "delete"]
-# Events about GoImageBuilds (kopf posts them).
+# Events about GoImageBuilds (kopf posts them); listed to read why the Job
+# controller cannot make a build pod (a ResourceQuota's FailedCreate).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create", "patch", "list"]
 {{- end }}
 
 {{- define "goimage-operator.clusterRules" -}}
