@@ -31,15 +31,23 @@ REPORTER_UID = 65532
 
 # Kaniko runs as root in its container: it unpacks base images with their
 # files' owners and modes, and runs the Dockerfile's RUN steps in that tree.
-# These are the only capabilities it needs for that, found by real builds on
-# the test node (every other one dropped, seccomp RuntimeDefault, no
-# privilege escalation); docs/multi-tenancy.md says why each one:
-#   CHOWN         files of the base image keep their owners (chown)
-#   DAC_OVERRIDE  root writes into directories of the image it does not own
-#   FOWNER        modes and times set on files it does not own (chmod, utimes)
-#   FSETID        setuid/setgid bits kept when it sets a file's mode
-#   SETUID/SETGID RUN steps as the image's USER, and files owned by others
-KANIKO_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID")
+# Of root's capabilities it keeps only these three (seccomp RuntimeDefault, no
+# privilege escalation). Found by real builds of examples/hello (scratch) and
+# examples/uuidgen (distroless, modules) on the test node, each with one
+# capability dropped at a time (Kaniko v1.24.0):
+#   CHOWN         without it: "failed to get filesystem from image: chown
+#                 /etc/gshadow: operation not permitted" (unpacking golang)
+#   DAC_OVERRIDE  without it: "could not save file: copying file: mkdir
+#                 /kaniko/0/out: permission denied"
+#   FOWNER        without it: "chmod /home/nonroot: operation not permitted"
+#                 (unpacking distroless; the scratch build passes)
+# FSETID, SETUID and SETGID were dropped with both builds passing and pushing
+# the very digests they push with them. SETUID/SETGID would be needed only by
+# a RUN step under a non-root USER: the template sets USER after every RUN, so
+# the builder image must run as root (golang images do). Without FSETID a RUN
+# step that sets a set-group-ID bit on a file of a group other than root's
+# (rare in Alpine packages) loses that bit.
+KANIKO_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER")
 
 _VOLUME_OUTPUT = "goimage-output"
 _VOLUME_DOCKERFILE = "goimage-dockerfile"
