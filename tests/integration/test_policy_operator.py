@@ -276,3 +276,20 @@ def test_build_pods_are_admitted_under_pod_security_baseline(
     job = current_job(kubectl, namespace, "baseline", operator)
     pod = kubelet.pod_of(kubectl, namespace, job["metadata"]["name"])
     assert pod["spec"]["initContainers"][0]["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_build_pods_are_refused_under_pod_security_restricted(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    """Why baseline and not restricted: Kaniko's root and its three capabilities."""
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    apply(kubectl, namespace, build("restricted"))
+    current_job(kubectl, namespace, "restricted", operator)
+
+    def refusal() -> str:
+        events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+        return next((e["message"] for e in events["items"] if e["reason"] == "FailedCreate"), "")
+
+    message = wait_for("the Job controller's FailedCreate", refusal, operator)
+    assert 'violates PodSecurity "restricted:latest"' in message
+    assert 'must not include "CHOWN", "DAC_OVERRIDE", "FOWNER" in securityContext' in message
