@@ -8,9 +8,11 @@ Each fault ends in a definite status whose reason says what happened.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from testkit import kubelet_standin as kubelet
@@ -60,6 +62,16 @@ def set_quota(
     wait_for(f"quota in {namespace} counted", counted, operator)
 
 
+def tries_of(operator: OperatorProcess, namespace: str) -> list[float]:
+    """When the operator tried to create the build's Job and a quota refused it (its log)."""
+    times = []
+    for line in operator.full_log().splitlines():
+        if line.startswith("{") and "waits for quota" in line and namespace in line:
+            stamp = json.loads(line)["timestamp"]
+            times.append(datetime.fromisoformat(stamp).timestamp())
+    return times
+
+
 def wait_reason(
     kubectl: Kubectl, namespace: str, name: str, reason: str, operator: OperatorProcess,
     timeout: float = 60,
@@ -103,10 +115,16 @@ def test_job_refused_by_quota_waits_then_starts_by_itself(
     assert "jobName" not in status
     assert items(kubectl, namespace, "jobs") == []
 
-    # Not a hot loop: tried again after 5 s, then 10 s, then 20 s.
-    wait_for("two retries", lambda: operator.log().count("waits for quota") >= 3, operator, 30)
-    tries = operator.log().count("waits for quota")
-    assert tries <= 4, operator.log()
+    # Not a hot loop: tried again after 5 s, then after 10 s (then 20 s, 40 s, 60 s at most).
+    tries = wait_for(
+        "two retries",
+        lambda: len(tries_of(operator, namespace)) >= 3 and tries_of(operator, namespace),
+        operator,
+        90,
+    )
+    gaps = [later - earlier for earlier, later in itertools.pairwise(tries[:3])]
+    assert gaps[0] >= 4.5, tries
+    assert gaps[1] >= gaps[0] + 4, tries
 
     set_quota(kubectl, namespace, {"count/jobs.batch": "1"}, operator)
     succeed_current(kubectl, namespace, "hello", operator)

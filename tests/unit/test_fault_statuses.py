@@ -145,6 +145,16 @@ class TestDisruptions:
         pod["metadata"]["deletionTimestamp"] = NOW
         assert from_build(job_complete(), pod)["phase"] == "Succeeded"
 
+    def test_pod_deleted_at_the_deadline_before_the_job_says_so_is_a_timeout(self) -> None:
+        # The Job controller deletes the pod at activeDeadlineSeconds (1800 s after
+        # startTime); the pod's event can come before the Job's FailureTarget.
+        pod = make_pod("Pending", running(), waiting("PodInitializing"))
+        pod["metadata"]["deletionTimestamp"] = "2025-11-20T10:30:31Z"
+        pod["metadata"]["deletionGracePeriodSeconds"] = 30
+        failed(from_build(job_running(), pod), Reason.TIMEOUT)
+        pod["metadata"]["deletionTimestamp"] = "2025-11-20T10:30:30Z"
+        failed(from_build(job_running(), pod), Reason.BUILD_POD_DELETED)
+
     def test_deleted_pod_at_the_deadline_is_a_timeout(self) -> None:
         pod = killed_pod()
         pod["metadata"]["deletionTimestamp"] = NOW

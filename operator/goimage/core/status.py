@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from goimage.core import failures, naming, results
@@ -127,12 +128,37 @@ def _failed_container(
     return failures.Failure(reason, text)
 
 
+def _time(stamp: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+
+
+def _deleted_at_deadline(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> bool:
+    """The pod was deleted at (or after) the Job's deadline: the Job controller stopped it.
+
+    Seen before the Job's own FailureTarget when the pod's watch event comes
+    first. A deletion's time is its deletionTimestamp less the grace period.
+    """
+    meta = (pod or {}).get("metadata", {})
+    deleted = _time(meta.get("deletionTimestamp"))
+    started = _time(job.get("status", {}).get("startTime"))
+    deadline = job.get("spec", {}).get("activeDeadlineSeconds")
+    if deleted is None or started is None or deadline is None:
+        return False
+    grace = timedelta(seconds=int(meta.get("deletionGracePeriodSeconds") or 0))
+    return deleted - grace >= started + timedelta(seconds=int(deadline))
+
+
 def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.Failure:
     job_failed = _job_failure(job)
     pod_status = (pod or {}).get("status", {})
-    if (job_failed and job_failed.get("reason") == "DeadlineExceeded") or pod_status.get(
-        "reason"
-    ) == "DeadlineExceeded":
+    if (
+        (job_failed and job_failed.get("reason") == "DeadlineExceeded")
+        or pod_status.get("reason") == "DeadlineExceeded"
+        or _deleted_at_deadline(job, pod)
+    ):
         return failures.Failure(Reason.TIMEOUT, _timeout_message(job))
     if pod is None:
         # The Job failed, and its pod went before anyone read why.
