@@ -518,12 +518,40 @@ lock_node() {
   flock 7
 }
 
-# What `up` and `images` start with: packages, tools, the lock, the bridge.
+# One node per machine: its bridge, gateway address, registry port and the
+# `kubernetes` Service rule are fixed. NODE_OWNER names the state dir of the
+# node that holds them, so a second checkout's `up` refuses before it touches
+# any of them (its own state dir aside).
+NODE_OWNER=/run/goimage-node.owner
+
+# node_running_in DIR: a daemon of the node whose state is DIR still runs, as
+# that node started it (its pid file and its command line).
+node_running_in() {
+  local DAEMON_DIR="$1" name
+  for name in kubelet containerd registry kube-scheduler; do
+    daemon_alive "${name}" && return 0
+  done
+  DAEMON_DIR="$1/control-plane"
+  daemon_alive kube-apiserver
+}
+
+claim_machine() {
+  local owner
+  owner="$(cat "${NODE_OWNER}" 2>/dev/null || true)"
+  if [[ -n ${owner} && ${owner} != "${CLUSTER_DIR}" ]] && node_running_in "${owner}"; then
+    die "the node of another checkout is up on this machine (its state: ${owner}): run \`make cluster-down\` in $(dirname "${owner}") first; nothing here was started or changed"
+  fi
+  echo "${CLUSTER_DIR}" >"${NODE_OWNER}"
+}
+
+# What `up` and `images` start with: packages, tools, the lock, the machine,
+# the bridge.
 prepare() {
   need_root
   ensure_packages "${PACKAGES[@]}"
   ensure_tools
   lock_node
+  claim_machine
   bridge_up
 }
 
@@ -626,9 +654,18 @@ down() {
   fi
   unmount_all
   remove_cgroups
-  network_down
+  # The bridge and the Service rules are the machine's node's: another
+  # checkout's, if its node is up, keeps them.
+  local owner
+  owner="$(cat "${NODE_OWNER}" 2>/dev/null || true)"
+  if [[ -n ${owner} && ${owner} != "${CLUSTER_DIR}" ]] && node_running_in "${owner}"; then
+    log "the network stays: it is the node's of ${owner}"
+  else
+    network_down
+  fi
   remove_stale_netns
   rm -f "${CLUSTER_DIR}/env"
+  [[ "$(cat "${NODE_OWNER}" 2>/dev/null)" != "${CLUSTER_DIR}" ]] || rm -f "${NODE_OWNER}"
   local left
   left="$(findmnt -rn -o TARGET | awk -v p="${CLUSTER_DIR}/" 'index($0, p) == 1' | wc -l)"
   [[ ${left} -eq 0 ]] || log "warning: ${left} mounts are left under ${CLUSTER_DIR}"

@@ -3,12 +3,20 @@ and reachable from them as a cluster is (the ``kubernetes`` Service)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from testkit import commands
 from testkit.kubectl import Kubectl
-from testkit.node import Cluster
+from testkit.node import CLUSTER_DIR, Cluster
+from testkit.paths import CLUSTER_SCRIPTS
 from tests.e2e.e2e_helpers import get_json, run_pod
 
 
 def test_node_is_ready(cluster: Cluster, kubectl: Kubectl) -> None:
+    assert_node_ready(cluster, kubectl)
+
+
+def assert_node_ready(cluster: Cluster, kubectl: Kubectl) -> None:
     node = get_json(kubectl, "node", cluster.node_name)
     conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert conditions["Ready"] == "True", conditions
@@ -54,6 +62,10 @@ with urllib.request.urlopen(request, context=context, timeout=10) as response:
 
 
 def test_pods_reach_the_apiserver(cluster: Cluster, kubectl: Kubectl, namespace: str) -> None:
+    assert_pods_reach_the_apiserver(cluster, kubectl, namespace)
+
+
+def assert_pods_reach_the_apiserver(cluster: Cluster, kubectl: Kubectl, namespace: str) -> None:
     phase, log = run_pod(
         kubectl,
         namespace,
@@ -64,3 +76,23 @@ def test_pods_reach_the_apiserver(cluster: Cluster, kubectl: Kubectl, namespace:
     )
     assert phase == "Succeeded", log
     assert log.strip() == f"system:serviceaccount:{namespace}:default"
+
+
+def test_a_second_checkout_refuses_to_start_a_node_and_touches_nothing(
+    cluster: Cluster, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    """One node per machine: another state dir's `up` names the node that is up, and stops."""
+    second = tmp_path / "second-checkout" / ".cluster"
+    env = {**cluster.env, "GOIMAGE_CLUSTER_DIR": str(second)}
+    result = commands.run(
+        [str(CLUSTER_SCRIPTS / "cluster.sh"), "up"], env=env, timeout=600, check=False
+    )
+    assert result.returncode != 0
+    assert "the node of another checkout is up on this machine" in result.stderr
+    assert str(CLUSTER_DIR) in result.stderr
+    assert not (second / "control-plane").exists()
+    assert not (second / "containerd").exists()
+    # The node is untouched: still Ready, and pods still reach its API server
+    # through the `kubernetes` Service rule the second checkout did not rewrite.
+    assert_node_ready(cluster, kubectl)
+    assert_pods_reach_the_apiserver(cluster, kubectl, namespace)
