@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from goimage.core import conditions
+from goimage.core import conditions, history
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,9 @@ def is_queued(status: Mapping[str, Any]) -> bool:
     )
 
 
-def job_finished(job: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-        for c in (job.get("status") or {}).get("conditions") or ()
-    )
-
-
 def running(jobs: Iterable[Mapping[str, Any]]) -> int:
     """How many of a namespace's build Jobs hold a slot: those not finished."""
-    return sum(1 for job in jobs if not job_finished(job))
+    return sum(1 for job in jobs if not history.job_finished(job))
 
 
 def decide(build: Waiting, others: Iterable[Waiting], *, running: int, limit: int) -> Decision:

@@ -28,13 +28,14 @@ def records_from_jobs(jobs: Iterable[Mapping[str, Any]]) -> list[BuildRecord]:
         BuildRecord(
             name=job["metadata"]["name"],
             created=job["metadata"].get("creationTimestamp") or "",
-            finished=_finished(job),
+            finished=job_finished(job),
         )
         for job in jobs
     ]
 
 
-def _finished(job: Mapping[str, Any]) -> bool:
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """Whether a build's Job has ended (Complete or Failed): it no longer holds a slot."""
     return any(
         c.get("type") in _FINISHED and c.get("status") == "True"
         for c in (job.get("status") or {}).get("conditions") or []

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from goimage import metrics
-from goimage.core import build_queue, naming, status_update
+from goimage.core import history, naming, status_update
 from goimage.core.merge_patch import apply_merge_patch
 from goimage.core.status import waits_for_pod
 from goimage.core.status_cache import WrittenStatuses
@@ -123,7 +123,7 @@ def job_changed(
             logger=logger,
         )
     # A build that ends (or a Job that goes) frees a slot for a waiting build.
-    if (type == "DELETED" or build_queue.job_finished(job)) and queued_builds.get(namespace):
+    if (type == "DELETED" or history.job_finished(job)) and queued_builds.get(namespace):
         builds.start_waiting_builds(
             namespace,
             settings=memo.settings,
