@@ -353,24 +353,32 @@ def status_from_build(
 _NO_RESULT: dict[str, Any] = {"image": None, "digest": None, "size": None, "sizeHuman": None}
 
 
-def status_for_new_build(
-    plan: BuildPlan, *, previous: Mapping[str, Any], now: str
+def _pending(
+    plan: BuildPlan,
+    reason: Reason,
+    message: str,
+    *,
+    started: str | None,
+    queued_since: str | None,
+    previous: Mapping[str, Any],
+    now: str,
 ) -> dict[str, Any]:
-    """The status of a build just started: Pending, the old result cleared."""
-    message = f"build {plan.build_id} started: job {plan.object_name}"
+    """A build of the current generation that has not run yet: its Job made at
+    `started`, or not made (queued, waiting for quota); the old result cleared."""
+    made = started is not None
     return {
         "phase": str(Phase.PENDING),
         "observedGeneration": plan.generation,
         "buildId": plan.build_id,
-        "jobName": plan.object_name,
-        "configMapName": plan.object_name,
+        "jobName": plan.object_name if made else None,
+        "configMapName": plan.object_name if made else None,
         "tags": list(plan.spec.output.tags),
-        "startTime": now,
+        "startTime": started,
         "completionTime": None,
-        "queuedSince": None,
+        "queuedSince": queued_since,
         "conditions": conditions_for(
             Phase.PENDING,
-            Reason.PENDING,
+            reason,
             message,
             generation=plan.generation,
             now=now,
@@ -379,6 +387,16 @@ def status_for_new_build(
         "failure": None,
         **_NO_RESULT,
     }
+
+
+def status_for_new_build(
+    plan: BuildPlan, *, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """The status of a build just started: Pending, the old result cleared."""
+    message = f"build {plan.build_id} started: job {plan.object_name}"
+    return _pending(
+        plan, Reason.PENDING, message, started=now, queued_since=None, previous=previous, now=now
+    )
 
 
 def status_for_quota(
@@ -393,27 +411,15 @@ def status_for_quota(
         f"build {plan.build_id} is waiting for quota: the API server refused its "
         f"{refused}; it starts by itself once the quota allows"
     )
-    return {
-        "phase": str(Phase.PENDING),
-        "observedGeneration": plan.generation,
-        "buildId": plan.build_id,
-        "jobName": None,
-        "configMapName": None,
-        "tags": list(plan.spec.output.tags),
-        "startTime": None,
-        "completionTime": None,
-        "queuedSince": None,
-        "conditions": conditions_for(
-            Phase.PENDING,
-            Reason.WAITING_FOR_QUOTA,
-            message,
-            generation=plan.generation,
-            now=now,
-            previous=previous.get("conditions") or (),
-        ),
-        "failure": None,
-        **_NO_RESULT,
-    }
+    return _pending(
+        plan,
+        Reason.WAITING_FOR_QUOTA,
+        message,
+        started=None,
+        queued_since=None,
+        previous=previous,
+        now=now,
+    )
 
 
 def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -508,27 +514,15 @@ def status_for_queued(
         f"namespace {plan.namespace}, where {limit} may build at once "
         f'(maxConcurrentBuilds of GoImageBuildPolicy "{policy}"); it starts when a slot frees'
     )
-    return {
-        "phase": str(Phase.PENDING),
-        "observedGeneration": plan.generation,
-        "buildId": plan.build_id,
-        "queuedSince": previous["queuedSince"] if same else now,
-        "jobName": None,
-        "configMapName": None,
-        "tags": list(plan.spec.output.tags),
-        "startTime": None,
-        "completionTime": None,
-        "conditions": conditions_for(
-            Phase.PENDING,
-            Reason.QUEUED,
-            message,
-            generation=plan.generation,
-            now=now,
-            previous=previous.get("conditions") or (),
-        ),
-        "failure": None,
-        **_NO_RESULT,
-    }
+    return _pending(
+        plan,
+        Reason.QUEUED,
+        message,
+        started=None,
+        queued_since=previous["queuedSince"] if same else now,
+        previous=previous,
+        now=now,
+    )
 
 
 def would_change(patch: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
