@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 from testkit import kubelet_standin as kubelet
@@ -97,6 +98,16 @@ def succeed_current(
 # --- quotas -------------------------------------------------------------------------------------
 
 
+def building(kubectl: Kubectl, namespace: str, operator: OperatorProcess) -> dict[str, Any]:
+    """A build of examples' hello whose Kaniko step runs (as the kubelet would say); its pod."""
+    apply(kubectl, namespace, build("hello"))
+    job = current_job(kubectl, namespace, "hello", operator)["metadata"]["name"]
+    pod = kubelet.pod_of(kubectl, namespace, job)
+    kubelet.start_build(kubectl, pod)
+    wait_phase(kubectl, namespace, "hello", "Building", operator)
+    return pod
+
+
 def test_job_refused_by_quota_waits_then_starts_by_itself(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
@@ -163,15 +174,12 @@ def test_pod_refused_by_quota_says_so_then_starts_by_itself(
 def test_operator_down_while_the_build_ends_and_its_pod_goes(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    apply(kubectl, namespace, build("hello"))
-    job = current_job(kubectl, namespace, "hello", operator)["metadata"]["name"]
-    pod = kubelet.pod_of(kubectl, namespace, job)
-    kubelet.start_build(kubectl, pod)
-    wait_phase(kubectl, namespace, "hello", "Building", operator)
+    pod = building(kubectl, namespace, operator)
 
     operator.stop(kill=True)
     try:
         kubelet.succeed(kubectl, pod, repository=REPOSITORY, digest=DIGEST, size=1234)
+        job = pod["metadata"]["labels"]["batch.kubernetes.io/job-name"]
         wait_job_complete(kubectl, namespace, job, operator)
         kubectl("delete", "pod", pod["metadata"]["name"], "-n", namespace, "--wait=true")
     finally:
@@ -187,11 +195,7 @@ def test_operator_down_while_the_build_ends_and_its_pod_goes(
 def test_running_build_pod_deleted(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    apply(kubectl, namespace, build("hello"))
-    job = current_job(kubectl, namespace, "hello", operator)["metadata"]["name"]
-    pod = kubelet.pod_of(kubectl, namespace, job)
-    kubelet.start_build(kubectl, pod)
-    wait_phase(kubectl, namespace, "hello", "Building", operator)
+    pod = building(kubectl, namespace, operator)
 
     kubelet.delete(kubectl, pod)
     status = wait_phase(kubectl, namespace, "hello", "Failed", operator)
@@ -205,11 +209,7 @@ def test_running_build_pod_deleted(
 def test_build_pod_evicted_by_a_drain(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    apply(kubectl, namespace, build("hello"))
-    job = current_job(kubectl, namespace, "hello", operator)["metadata"]["name"]
-    pod = kubelet.pod_of(kubectl, namespace, job)
-    kubelet.start_build(kubectl, pod)
-    wait_phase(kubectl, namespace, "hello", "Building", operator)
+    pod = building(kubectl, namespace, operator)
 
     kubelet.evict_through_api(kubectl, pod)
     status = wait_phase(kubectl, namespace, "hello", "Failed", operator)
@@ -221,11 +221,7 @@ def test_build_pod_evicted_by_a_drain(
 def test_build_pod_evicted_for_the_nodes_disk(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    apply(kubectl, namespace, build("hello"))
-    job = current_job(kubectl, namespace, "hello", operator)["metadata"]["name"]
-    pod = kubelet.pod_of(kubectl, namespace, job)
-    kubelet.start_build(kubectl, pod)
-    wait_phase(kubectl, namespace, "hello", "Building", operator)
+    pod = building(kubectl, namespace, operator)
 
     kubelet.evict(
         kubectl,
