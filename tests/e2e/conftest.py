@@ -26,7 +26,7 @@ import pytest
 from testkit import node
 from testkit.commands import CommandFailed
 from testkit.kubectl import Kubectl, make_kubectl
-from testkit.node import CLUSTER_DIR, Cluster
+from testkit.node import CLUSTER_DIR, Cluster, deploy_operator
 
 HERE = Path(__file__).resolve().parent
 KEEP_ENV = "GOIMAGE_E2E_KEEP"
@@ -54,6 +54,13 @@ def cluster() -> Iterator[Cluster]:
     finally:
         if not was_up and os.environ.get(KEEP_ENV) != "1":
             node.down()
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster) -> str:
+    """`make image` and `make deploy`: this checkout's operator image, built by Kaniko on the
+    node and installed with the Helm chart (skipped when its inputs are unchanged)."""
+    return deploy_operator(cluster)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from testkit.examples import copy_example
 from testkit.kubectl import Kubectl
 from testkit.node import Cluster
 
+BUILD_TIMEOUT_S = 900
+
 # Waiting reasons a container does not get out of by itself here: every image
 # is local, so a failed pull is a wrong name, not a slow network.
 STUCK_REASONS = frozenset(
@@ -105,3 +107,48 @@ def publish(cluster: Cluster, tmp: Path, example: str, repo: str, edit: str = ""
     source = copy_example(example, tmp / repo, edit)
     _, commit = cluster.publish(source, repo)
     return commit
+
+
+def settle(
+    kubectl: Kubectl, namespace: str, names: list[str], timeout: float = BUILD_TIMEOUT_S
+) -> dict[str, dict[str, Any]]:
+    """Each build's status once it is Succeeded or Failed at its current generation."""
+    deadline = time.monotonic() + timeout
+    done: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline and len(done) < len(names):
+        for name in names:
+            if name in done:
+                continue
+            body = get_json(kubectl, "goimagebuild", name, "-n", namespace)
+            status = body.get("status") or {}
+            current = status.get("observedGeneration") == body["metadata"]["generation"]
+            if current and status.get("phase") in ("Succeeded", "Failed") and status.get("jobName"):
+                done[name] = status
+        time.sleep(2)
+    missing = sorted(set(names) - set(done))
+    if missing:
+        details = kubectl("get", "gib,jobs,pods", "-n", namespace, "-o", "wide", check=False).stdout
+        raise AssertionError(f"builds not finished in {timeout}s: {missing}\n{details}")
+    return done
+
+
+def kaniko_log(kubectl: Kubectl, namespace: str, job: str) -> str:
+    """The Kaniko step's log of a build's Job."""
+    return kubectl("logs", "-n", namespace, f"job/{job}", "-c", "build", check=False).stdout
+
+
+def manifest_size(cluster: Cluster, reference: str) -> int:
+    manifest = json.loads(cluster.crane("manifest", reference))
+    return int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest["layers"])
+
+
+def assert_status_matches_registry(cluster: Cluster, status: Mapping[str, Any]) -> None:
+    """A Succeeded status names what the registry serves: digest under every tag, size."""
+    assert status["phase"] == "Succeeded", status
+    repository = status["image"].split("@")[0]
+    for tag in status["tags"]:
+        assert cluster.crane("digest", f"{repository}:{tag}") == status["digest"], tag
+    assert status["image"] == f"{repository}@{status['digest']}"
+    assert status["size"] == manifest_size(cluster, status["image"])
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"

@@ -21,18 +21,19 @@ import pytest
 from testkit import commands
 from testkit.examples import example_spec
 from testkit.kubectl import Kubectl
-from testkit.node import Cluster, deploy_operator
+from testkit.node import Cluster
 from testkit.paths import EXAMPLES
-from tests.e2e.e2e_helpers import get_json, publish, run_pod
+from tests.e2e.e2e_helpers import (
+    assert_status_matches_registry,
+    get_json,
+    kaniko_log,
+    manifest_size,
+    publish,
+    run_pod,
+    settle,
+)
 
-BUILD_TIMEOUT_S = 900
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def operator(cluster: Cluster) -> str:
-    """`make image` and `make deploy`: our image, built by Kaniko here, installed by Helm."""
-    return deploy_operator(cluster)
 
 
 @dataclass
@@ -42,31 +43,6 @@ class Build:
     commit: str
     status: dict[str, Any]
     log: str  # the Kaniko container's log
-
-
-def settle(kubectl: Kubectl, namespace: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Each build's status once it is Succeeded or Failed at its current generation."""
-    deadline = time.monotonic() + BUILD_TIMEOUT_S
-    done: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline and len(done) < len(names):
-        for name in names:
-            if name in done:
-                continue
-            body = get_json(kubectl, "goimagebuild", name, "-n", namespace)
-            status = body.get("status") or {}
-            current = status.get("observedGeneration") == body["metadata"]["generation"]
-            if current and status.get("phase") in ("Succeeded", "Failed") and status.get("jobName"):
-                done[name] = status
-        time.sleep(2)
-    missing = sorted(set(names) - set(done))
-    if missing:
-        details = kubectl("get", "gib,jobs,pods", "-n", namespace, "-o", "wide", check=False).stdout
-        raise AssertionError(f"builds not finished in {BUILD_TIMEOUT_S}s: {missing}\n{details}")
-    return done
-
-
-def kaniko_log(kubectl: Kubectl, namespace: str, job: str) -> str:
-    return kubectl("logs", "-n", namespace, f"job/{job}", "-c", "build", check=False).stdout
 
 
 @pytest.fixture(scope="module")
@@ -117,23 +93,6 @@ def batch(
     kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def manifest_size(cluster: Cluster, reference: str) -> int:
-    manifest = json.loads(cluster.crane("manifest", reference))
-    return int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest["layers"])
-
-
-def assert_status_matches_registry(cluster: Cluster, build: Build) -> None:
-    status = build.status
-    assert status["phase"] == "Succeeded", status
-    repository = status["image"].split("@")[0]
-    for tag in status["tags"]:
-        assert cluster.crane("digest", f"{repository}:{tag}") == status["digest"], tag
-    assert status["image"] == f"{repository}@{status['digest']}"
-    assert status["size"] == manifest_size(cluster, status["image"])
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "True"
-
-
 def host_binary_size(example: str, tmp: Path) -> int:
     """The same program built on the host as the template builds it: static and stripped."""
     out = tmp / example
@@ -150,7 +109,7 @@ def test_stdlib_app_on_scratch(
     batch: dict[str, Build], cluster: Cluster, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     build = batch["hello"]
-    assert_status_matches_registry(cluster, build)
+    assert_status_matches_registry(cluster, build.status)
     assert build.status["tags"] == ["latest", "v1"]
     # scratch: the binary, CA certificates and a passwd file; nothing else.
     binary = host_binary_size("hello", tmp_path)
@@ -164,7 +123,7 @@ def test_third_party_modules_on_distroless(
     batch: dict[str, Build], cluster: Cluster, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     build = batch["uuidgen"]
-    assert_status_matches_registry(cluster, build)
+    assert_status_matches_registry(cluster, build.status)
     assert build.status["tags"] == ["latest", "v1"]
     binary = host_binary_size("uuidgen", tmp_path)
     assert abs(build.status["size"] - binary) < 2 * MiB, (build.status["size"], binary)

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 from testkit.examples import example_spec
 from testkit.kubectl import Kubectl
-from testkit.node import Cluster, deploy_operator
-from tests.e2e.e2e_helpers import get_json, publish
-from tests.e2e.test_e2e_operator import BUILD_TIMEOUT_S, manifest_size
+from testkit.node import Cluster
+from tests.e2e.e2e_helpers import BUILD_TIMEOUT_S, get_json, manifest_size, publish
 
 from goimage.core.kaniko_job import KANIKO_CAPABILITIES
 
@@ -32,9 +31,8 @@ PREFIX = "e2e-policy"
 
 
 @pytest.fixture(scope="module")
-def build_pool(cluster: Cluster, kubectl: Kubectl) -> Iterator[str]:
+def build_pool(operator: str, cluster: Cluster, kubectl: Kubectl) -> Iterator[str]:
     """The node, labelled and tainted as a dedicated build pool; both removed after."""
-    deploy_operator(cluster)
     node = cluster.node_name
     kubectl("label", "node", node, f"{POOL_LABEL}=e2e", "--overwrite")
     kubectl("taint", "node", node, f"{TAINT_KEY}=true:NoSchedule", "--overwrite")
