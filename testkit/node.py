@@ -9,6 +9,8 @@ registry, a git server and a GOPROXY); it needs root. The e2e tier and
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -59,6 +61,42 @@ class Cluster:
         command = [str(GIT_SERVE), "publish", str(source), name]
         url, commit = commands.run(command, timeout=GIT_TIMEOUT_S).stdout.split()
         return url, commit
+
+
+def daemon_pid(name: str) -> int:
+    """The pid of the node's daemon `name` (containerd, registry, git-server, kubelet, etcd,
+    kube-apiserver, ...) from the pid file the node keeps, checked against the command line
+    it recorded beside it: a recycled pid is never taken for the daemon."""
+    for pids in (CLUSTER_DIR / "pids", CLUSTER_DIR / "control-plane" / "pids"):
+        pid_file = pids / f"{name}.pid"
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text())
+        recorded = (pids / f"{name}.cmd").read_bytes()
+        try:
+            running = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            running = b""
+        if running != recorded:
+            raise AssertionError(f"{name}: pid {pid} from {pid_file} is not the daemon it started")
+        return pid
+    raise AssertionError(f"the node keeps no pid file for {name} in {CLUSTER_DIR}")
+
+
+def kill_daemon(name: str, timeout: float = 30) -> None:
+    """SIGKILL the node's daemon `name` (found by its pid file) and wait until it is gone."""
+    pid = daemon_pid(name)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+        except (FileNotFoundError, IndexError):
+            return
+        if state == "Z":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} (pid {pid}) still runs {timeout}s after SIGKILL")
 
 
 def script(command: str, *, check: bool = True) -> int:
