@@ -68,6 +68,28 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--termination-log", default=str(Path("/dev/termination-log")))
     report.set_defaults(handler=_report)
 
+    resolve = commands.add_parser(
+        "resolve", help="a resolve pod's step: the commit a git revision names, as its result"
+    )
+    resolve.add_argument("--url", required=True, help="the repository's http(s) URL")
+    resolve.add_argument("--revision", default="", help="branch, tag, full ref or commit")
+    resolve.add_argument("--timeout", type=float, default=30.0, help="seconds per git request")
+    resolve.add_argument("--termination-log", default=str(Path("/dev/termination-log")))
+
+    def _resolve(args: argparse.Namespace) -> int:
+        from goimage import resolver
+
+        code, message = resolver.resolve_step(
+            url=args.url,
+            revision=args.revision,
+            timeout_s=args.timeout,
+            termination_log=Path(args.termination_log),
+        )
+        print(message, file=sys.stderr if code else sys.stdout)
+        return code
+
+    resolve.set_defaults(handler=_resolve)
+
     args = parser.parse_args(argv)
     return int(args.handler(args))
 
