@@ -59,7 +59,6 @@ def sbom_table(document: Mapping[str, Any]) -> str:
     head = [
         f"DOCUMENT: {document.get('name', '-')} ({document.get('spdxVersion', '-')})",
         f"CREATED:  {info.get('created', '-')} by {', '.join(info.get('creators') or ['-'])}",
-        "",
     ]
     rows = [
         [
@@ -70,7 +69,7 @@ def sbom_table(document: Mapping[str, Any]) -> str:
         ]
         for p in document.get("packages") or []
     ]
-    return "\n".join(head) + table(["NAME", "VERSION", "PURL", "CHECKSUM"], rows)
+    return "\n".join(head) + "\n\n" + table(["NAME", "VERSION", "PURL", "CHECKSUM"], rows)
 
 
 def _digests(digest: Mapping[str, Any] | None) -> str:

@@ -66,10 +66,10 @@ def parse_repository(image: str) -> Repository:
     if ":" in last:  # a tag, not a port
         name = name[: len(name) - len(last)] + last.split(":", 1)[0]
     first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return Repository(first, rest)
-    if first in ("docker.io", DOCKER_HUB):
+    if rest and first in ("docker.io", DOCKER_HUB):
         name = rest
+    elif rest and ("." in first or ":" in first or first == "localhost"):
+        return Repository(first, rest)
     path = name if "/" in name else f"library/{name}"
     return Repository(DOCKER_HUB, path)
 
