@@ -421,6 +421,48 @@ ROWS: tuple[InvalidSpec, ...] = (
         {"builder.registryMirrors": ["mirror.gcr.io", "a mirror"]},
         "spec.builder.registryMirrors[1]",
     ),
+    # output.platforms: a closed list, each once; what needs a node of the platform
+    _R(
+        "platform-unknown",
+        {"output.platforms": ["linux/amd64", "linux/mips"]},
+        "spec.output.platforms[1]",
+        phrase="linux/mips",
+    ),
+    _R("platform-without-os", {"output.platforms": ["arm64"]}, "spec.output.platforms[0]"),
+    _R("platform-not-string", {"output.platforms": [64]}, "spec.output.platforms[0]"),
+    _R(
+        "platform-twice",
+        {"output.platforms": ["linux/arm64", "linux/amd64", "linux/arm64"]},
+        "spec.output.platforms[2]",
+    ),
+    _R("platforms-empty", {"output.platforms": []}, "spec.output.platforms"),
+    _R(
+        "packages-for-several-platforms",
+        {
+            "runtime.image": ALPINE,
+            "runtime.packages": ["tzdata"],
+            "output.platforms": ["linux/amd64", "linux/arm64"],
+        },
+        "spec.runtime.packages",
+        phrase="emulation",
+    ),
+    _R(
+        "cgo-for-several-platforms",
+        {"go.cgo": True, "output.platforms": ["linux/amd64", "linux/arm64"]},
+        "spec.go.cgo",
+        phrase="cross-toolchain",
+    ),
+    _R(
+        "node-selector-contradicts-the-platform",
+        {
+            "output.platforms": ["linux/arm64"],
+            "builder.nodeSelector": {"kubernetes.io/arch": "amd64"},
+        },
+        "spec.builder.nodeSelector.kubernetes.io/arch",
+        judged_by=P,
+        why="a map key's value against a list's element: the parser says it; CEL would need "
+        "string splitting per key, for a spec that can only build a foreign image",
+    ),
     # structural limits only the API server keeps
     _R(
         "unknown-field",

@@ -25,6 +25,21 @@ STATIC_RUNTIME = "gcr.io/distroless/static-debian12:nonroot"
 # cgo binaries link against libc: their default runtime must carry one.
 LIBC_RUNTIME = "gcr.io/distroless/base-debian12:nonroot"
 SCRATCH = "scratch"
+DEFAULT_PLATFORM = "linux/amd64"
+# The platforms a build may target: Go cross-compiles to each, and each has
+# common base images (distroless, alpine). A closed list, so that a typo is
+# refused at admission instead of failing in Kaniko's base image pull. The
+# CRD's enum for spec.output.platforms lists the same strings.
+KNOWN_PLATFORMS = (
+    "linux/amd64",
+    "linux/arm64",
+    "linux/arm/v7",
+    "linux/arm/v6",
+    "linux/386",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/riscv64",
+)
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -114,12 +129,48 @@ class RuntimeSpec:
 
 
 @dataclass(frozen=True)
+class Platform:
+    """One target platform, as `os/arch[/variant]` (one of KNOWN_PLATFORMS)."""
+
+    os: str
+    arch: str
+    variant: str = ""
+
+    @classmethod
+    def parse(cls, value: str) -> Platform:
+        os_, arch, *variant = value.split("/")
+        return cls(os=os_, arch=arch, variant=variant[0] if variant else "")
+
+    def __str__(self) -> str:
+        return "/".join(part for part in (self.os, self.arch, self.variant) if part)
+
+    @property
+    def slug(self) -> str:
+        """linux-arm-v7: a container name's and a folder's part."""
+        return str(self).replace("/", "-")
+
+    @property
+    def go_env(self) -> tuple[tuple[str, str], ...]:
+        """GOOS, GOARCH (and GOARM for 32-bit arm) that cross-compile for it."""
+        env = [("GOOS", self.os), ("GOARCH", self.arch)]
+        if self.arch == "arm" and self.variant:
+            env.append(("GOARM", self.variant.removeprefix("v")))
+        return tuple(env)
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     image: str
     tags: tuple[str, ...] = ("latest",)
     push_secret_name: str = ""
     insecure: bool = False
     max_size: int | None = None
+    platforms: tuple[Platform, ...] = (Platform.parse(DEFAULT_PLATFORM),)
+
+    @property
+    def multi_platform(self) -> bool:
+        """More than one platform: an image per platform and an index over them."""
+        return len(self.platforms) > 1
 
 
 @dataclass(frozen=True)
@@ -358,6 +409,7 @@ def _parse_output(raw: Mapping[str, Any]) -> OutputSpec:
         raise SpecError(f"{path}.insecure", "must be true or false")
     return OutputSpec(
         image=image,
+        platforms=_platforms(raw, path),
         tags=tuple(dict.fromkeys(tags)),
         push_secret_name=_string(
             _mapping(raw, "pushSecretRef", path=path), "name", path=f"{path}.pushSecretRef"
@@ -365,6 +417,24 @@ def _parse_output(raw: Mapping[str, Any]) -> OutputSpec:
         insecure=insecure,
         max_size=None if max_size is None else parse_size(max_size, field=f"{path}.maxSize"),
     )
+
+
+def _platforms(raw: Mapping[str, Any], path: str) -> tuple[Platform, ...]:
+    name = f"{path}.platforms"
+    if raw.get("platforms") == []:
+        raise SpecError(name, f"must name at least one platform; omit it for [{DEFAULT_PLATFORM}]")
+    values = _strings(raw, "platforms", path=path) or (DEFAULT_PLATFORM,)
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value not in KNOWN_PLATFORMS:
+            raise SpecError(
+                f"{name}[{index}]",
+                f"{value!r} is not a supported platform; use one of {', '.join(KNOWN_PLATFORMS)}",
+            )
+        if value in seen:
+            raise SpecError(f"{name}[{index}]", f"{value!r} is listed twice")
+        seen.add(value)
+    return tuple(Platform.parse(value) for value in values)
 
 
 def _parse_builder(raw: Mapping[str, Any]) -> BuilderSpec:
@@ -439,12 +509,58 @@ def _check_combinations(spec: BuildSpec) -> None:
             "spec.runtime.packages",
             f"packages can only be installed on an alpine runtime image, not {runtime.image!r}",
         )
+    _check_native(spec)
     if spec.go.cgo and (runtime.kind == "scratch" or "static" in runtime.image):
         raise SpecError(
             "spec.go.cgo",
             f"a cgo binary needs a libc, which the runtime image {runtime.image!r} lacks; "
             f"use {LIBC_RUNTIME} or an alpine image",
         )
+
+
+# The node labels every kubelet sets; a single-platform build's pod selects them.
+NODE_OS_LABEL = "kubernetes.io/os"
+NODE_ARCH_LABEL = "kubernetes.io/arch"
+
+
+def _check_native(spec: BuildSpec) -> None:
+    """What only a build on a node of the target platform can do, without emulation.
+
+    A RUN step of the runtime stage (apk add) runs the target's binaries, and a
+    cgo build links with the target's C toolchain: both need a node of that
+    platform. So they need exactly one platform, whose build pod then selects
+    such a node (kaniko_job). More platforms cross-compile with CGO_ENABLED=0
+    and need no RUN in the runtime stage.
+    """
+    platforms = spec.output.platforms
+    if len(platforms) > 1:
+        names = ", ".join(str(p) for p in platforms)
+        if spec.runtime.packages:
+            raise SpecError(
+                "spec.runtime.packages",
+                f"installing OS packages for several platforms ({names}) would run foreign "
+                "binaries under emulation; build one platform per GoImageBuild "
+                "(spec.output.platforms with one entry), or drop the packages",
+            )
+        if spec.go.cgo:
+            raise SpecError(
+                "spec.go.cgo",
+                f"a cgo build for several platforms ({names}) needs a C cross-toolchain per "
+                "platform; build one platform per GoImageBuild (spec.output.platforms with "
+                "one entry), or set go.cgo: false",
+            )
+        return
+    # One platform: the pod runs on a node of it; a nodeSelector naming another
+    # OS or architecture would build a foreign image (or never schedule).
+    selector = dict(spec.builder.node_selector)
+    platform = platforms[0]
+    for label, wanted in ((NODE_OS_LABEL, platform.os), (NODE_ARCH_LABEL, platform.arch)):
+        if label in selector and selector[label] != wanted:
+            raise SpecError(
+                f"spec.builder.nodeSelector.{label}",
+                f"{selector[label]!r} contradicts spec.output.platforms [{platform}]: a "
+                f"single-platform build runs on a node of its platform ({label}: {wanted})",
+            )
 
 
 def _mapping(
