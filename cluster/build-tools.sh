@@ -5,19 +5,24 @@
 #   cluster/build-tools.sh DEST_DIR [NAME...]
 #
 # NAME is any of: etcd kube-apiserver kube-controller-manager kube-scheduler
-# kubelet kubectl helm crane (default: all of them), or crictl, which is built
-# only when named (the e2e node's cluster/cluster.sh needs it; nothing else does).
+# kubelet kubectl helm crane oras registry (default: all of them), or crictl,
+# which is built only when named (the e2e node's cluster/cluster.sh needs it;
+# nothing else does). crane and oras are the OCI clients the operator image's
+# publish step runs; registry is the node's OCI registry (CNCF Distribution
+# with the referrers API, cluster/tools/registry/main.go), which the
+# integration tier can run on loopback too.
 #
-# The versions live in the wrapper modules cluster/tools/{etcd,kube,helm,crane,crictl}/go.mod
-# (with their go.sum): nothing here is fetched unpinned. Each binary gets a
+# The versions live in the wrapper modules
+# cluster/tools/{etcd,kube,helm,crane,oras,registry,crictl}/go.mod (with their
+# go.sum): nothing here is fetched unpinned. Each binary gets a
 # stamp, DEST_DIR/stamps/NAME, recording what it was built from (module
-# version and a hash of the wrapper's go.mod, go.sum and build flags); a binary
+# version and a hash of the wrapper's go.mod, go.sum, Go files and build flags); a binary
 # whose stamp matches is not rebuilt, so a warm run takes about a second.
 # Binaries that share a module are built by one `go build`, which compiles the
 # shared packages once.
 set -euo pipefail
 
-ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm crane)
+ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm crane oras registry)
 EXTRA_TOOLS=(crictl) # built only when named
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -62,6 +67,10 @@ crane_version="$(pinned crane github.com/google/go-containerregistry)"
 [[ -n ${crane_version} ]] || die "no go-containerregistry version in cluster/tools/crane/go.mod"
 crictl_version="$(pinned crictl sigs.k8s.io/cri-tools)"
 [[ -n ${crictl_version} ]] || die "no sigs.k8s.io/cri-tools version in cluster/tools/crictl/go.mod"
+oras_version="$(pinned oras oras.land/oras)"
+[[ -n ${oras_version} ]] || die "no oras.land/oras version in cluster/tools/oras/go.mod"
+registry_version="$(pinned registry github.com/distribution/distribution/v3)"
+[[ -n ${registry_version} ]] || die "no distribution/v3 version in cluster/tools/registry/go.mod"
 
 # Version stamps, the way kubernetes' hack/lib/version.sh sets them; without
 # them every binary reports v0.0.0 and Helm's kubeVersion checks fail.
@@ -93,10 +102,14 @@ for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
 done
 crane_ldflags="-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${crane_version}"
 crictl_ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${crictl_version}"
+# oras reads its version from the binary's build information.
+oras_ldflags="-s -w"
+# Distribution's own version stamp (its /v2/ answers and logs carry it).
+registry_ldflags="-s -w -X github.com/distribution/distribution/v3/version.version=${registry_version}"
 
 module_of() {
   case "$1" in
-    etcd | helm | crane | crictl) echo "$1" ;;
+    etcd | helm | crane | crictl | oras | registry) echo "$1" ;;
     *) echo kube ;;
   esac
 }
@@ -106,6 +119,8 @@ version_of_module() {
     helm) echo "${helm_version}" ;;
     crane) echo "${crane_version}" ;;
     crictl) echo "${crictl_version}" ;;
+    oras) echo "${oras_version}" ;;
+    registry) echo "${registry_version}" ;;
     *) echo "${kube_version}" ;;
   esac
 }
@@ -115,6 +130,8 @@ ldflags_of_module() {
     helm) echo "${helm_ldflags}" ;;
     crane) echo "${crane_ldflags}" ;;
     crictl) echo "${crictl_ldflags}" ;;
+    oras) echo "${oras_ldflags}" ;;
+    registry) echo "${registry_ldflags}" ;;
     *) echo "${kube_ldflags}" ;;
   esac
 }
@@ -124,6 +141,9 @@ package_of() {
     helm) echo helm.sh/helm/v3/cmd/helm ;;
     crane) echo github.com/google/go-containerregistry/cmd/crane ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
+    oras) echo oras.land/oras/cmd/oras ;;
+    # Not a wrapper: the module's own main package (main.go).
+    registry) echo goimage.dev/cluster/tools/registry ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }
@@ -134,8 +154,11 @@ stamp_of() {
   module="$(module_of "${name}")"
   version="$(version_of_module "${module}")"
   flags="$(ldflags_of_module "${module}")"
+  # (Go files: only registry's module has any; for the others the hash is as before.)
+  # shellcheck disable=SC2046 # one path per word (no spaces in cluster/tools)
   printf '%s %s %s\n' "${name}" "${version}" "$(
-    cat "${here}/tools/${module}/go.mod" "${here}/tools/${module}/go.sum" - <<<"${flags} cgo=${CGO_ENABLED}" |
+    cat "${here}/tools/${module}/go.mod" "${here}/tools/${module}/go.sum" \
+      $(find "${here}/tools/${module}" -maxdepth 1 -name '*.go' | LC_ALL=C sort) - <<<"${flags} cgo=${CGO_ENABLED}" |
       sha256sum | cut -c1-16
   )"
 }
@@ -172,7 +195,7 @@ build() {
 
 total_start=${SECONDS}
 log "go: $(go version | cut -d' ' -f3-); into ${dest}/bin"
-for module in etcd kube helm crane crictl; do
+for module in etcd kube helm crane oras registry crictl; do
   todo=()
   for name in "${wanted[@]}"; do
     [[ $(module_of "${name}") == "${module}" ]] || continue

@@ -5,6 +5,8 @@
 #   cluster/cluster.sh down     stop it all and leave nothing running
 #   cluster/cluster.sh status   exit 0 if it is up and the node is Ready
 #   cluster/cluster.sh images   only the bridge, the registry and cluster/images.sh
+#   cluster/cluster.sh registry start the registry if it is not running (a test that
+#                               stopped it through its pid file brings it back so)
 #
 # What runs (as root; state in .cluster/, logs in .cluster/logs/):
 # - etcd, kube-apiserver, kube-controller-manager from cluster/control-plane.sh
@@ -15,8 +17,9 @@
 #   of its own, a sparse file (.cluster/containerd-root.ext4) mounted by loop;
 # - kubelet, node name goimage-node, on the bridge goimage0 (10.89.0.1/24):
 #   pods get addresses from Debian's CNI bridge plugin;
-# - on 10.89.0.1, for pods and the host alike: an OCI registry (`crane
-#   registry serve`, blobs in .tools/images/registry/), a git server
+# - on 10.89.0.1, for pods and the host alike: an OCI registry (CNCF
+#   Distribution with the OCI referrers API, cluster/tools/registry; storage in
+#   .cluster/registry/, kept across restarts), a git server
 #   (cluster/git-serve.sh) and a GOPROXY serving this machine's Go module cache.
 #
 # Pods reach this machine's own addresses only: iptables drops whatever they
@@ -43,7 +46,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # its own socket, root and state, so the two never meet.)
 PACKAGES=(containerd runc containernetworking-plugins iptables git debootstrap gcc libc6-dev
   curl openssl iproute2 python3 ca-certificates e2fsprogs)
-TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl crane crictl)
+TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl crane oras registry crictl)
 CHAIN=GOIMAGE-EGRESS
 KUBELET_DIR="${CLUSTER_DIR}/kubelet"
 NODE_PKI="${CLUSTER_DIR}/node-pki"
@@ -354,15 +357,26 @@ refresh_images() {
 
 registry_ready() { curl -fs --max-time 2 -o /dev/null "http://${REGISTRY}/v2/"; }
 
+# The registry: CNCF Distribution (cluster/tools/registry), everything it
+# stores on disk in REGISTRY_DATA, so a restart keeps every image and tag.
 registry_up() {
-  daemon_alive registry && registry_ready && return
+  local command=(registry -addr "${REGISTRY}" -root "${REGISTRY_DATA}")
+  # (A registry started with another command line, crane's before, is replaced.)
+  if daemon_alive registry && registry_ready &&
+    [[ "$(tr '\0' '\n' <"${DAEMON_DIR}/pids/registry.cmd")" == "$(printf '%s\n' "${command[@]}")" ]]; then
+    return
+  fi
   daemon_stop registry
   ! listening_on "${REGISTRY}" || die "${REGISTRY} is taken by another process"
+  # The blobs of the registry this node ran before (crane's, whose manifests
+  # lived in memory): nothing reads them now.
+  if [[ -d ${IMAGE_CACHE}/registry/sha256 ]]; then
+    log "removing ${IMAGE_CACHE}/registry (the former registry's blobs)"
+    rm -rf "${IMAGE_CACHE}/registry"
+  fi
   mkdir -p "${REGISTRY_DATA}"
-  log "starting the registry on ${REGISTRY} (blobs in ${REGISTRY_DATA})"
-  # It holds an upload in memory until it is complete (a golang layer is
-  # hundreds of MiB); the limit makes it give that memory back soon after.
-  GOMEMLIMIT=256MiB daemon_start registry crane registry serve --address "${REGISTRY}" --disk "${REGISTRY_DATA}"
+  log "starting the registry on ${REGISTRY} (storage in ${REGISTRY_DATA})"
+  daemon_start registry "${command[@]}"
   wait_until 10 "the registry on ${REGISTRY}" registry_ready
 }
 
@@ -584,6 +598,14 @@ images_only() {
   if daemon_alive containerd && containerd_ready; then refresh_images; fi
 }
 
+# The registry alone, on the bridge that is up (a fault test stopped it).
+registry_only() {
+  need_root
+  lock_node
+  ip link show dev "${BRIDGE}" >/dev/null 2>&1 || die "the node is not up: run $0 up"
+  registry_up
+}
+
 # Every pod sandbox through the CRI: stops its containers, tears its network
 # down (CNI DEL, netns), removes it.
 remove_pods() {
@@ -686,5 +708,6 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   images) images_only ;;
-  *) die "usage: $0 up|down|status|images" ;;
+  registry) registry_only ;;
+  *) die "usage: $0 up|down|status|images|registry" ;;
 esac

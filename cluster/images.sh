@@ -12,7 +12,9 @@
 #                                                 finds for `golang:1.26` with --registry-mirror=REGISTRY
 #   distroless   REGISTRY/distroless/{static,base}-debian12:nonroot
 #                                                 what Kaniko finds for gcr.io/distroless/... with
-#                                                 --registry-map=gcr.io=REGISTRY
+#                                                 --registry-map=gcr.io=REGISTRY; static is an OCI
+#                                                 image index of linux/amd64 and linux/arm64 (also
+#                                                 tagged nonroot-amd64, nonroot-arm64), base amd64 only
 #   python-base  REGISTRY/goimage/python-base:3.11  Debian's python3 and python3-venv, for the operator's image
 #
 # The Debian userlands come from debootstrap (--variant=minbase, bookworm, from
@@ -20,9 +22,10 @@
 # each is kept as an OCI layout under .tools/images/NAME/ with a stamp of what
 # it was made from: the text of its build function and its inputs' versions
 # and hashes. An image whose stamp matches is not rebuilt, only pushed again
-# if the registry lost it (its manifests live in memory, its blobs on disk, so
-# that push is quick). The registry must be serving (`cluster.sh up` starts it
-# first).
+# if the registry lacks it (the registry keeps what it stores on disk, in
+# .cluster/registry: a registry made anew, after `rm -rf .cluster`, gets every
+# image back from these layouts in seconds). The registry must be serving
+# (`cluster.sh up` starts it first).
 set -euo pipefail
 LOG_TAG=images
 # shellcheck source=cluster/lib.sh
@@ -73,9 +76,9 @@ mklayer() {
   rm -f "${out}.list"
 }
 
-# assemble REF CONFIG_FLAGS... -- LAYERS...: an image of LAYERS on an empty
-# (OCI) base, with crane mutate's config flags, tagged REF. The intermediate
-# image lives under goimage/scratch.
+# assemble REF CONFIG_FLAGS... -- LAYERS...: a linux/amd64 image of LAYERS on
+# an empty (OCI) base, with crane mutate's config flags, tagged REF. The
+# intermediate image lives under goimage/scratch.
 assemble() {
   local ref="$1" flags=() layers=() scratch
   shift
@@ -208,12 +211,22 @@ build_golang() {
 
 inputs_distroless() { cat "${IMAGE_CACHE}/rootfs-python/stamp"; }
 tags_distroless() {
-  echo "${REGISTRY}/distroless/static-debian12:nonroot"
+  local static="${REGISTRY}/distroless/static-debian12"
+  printf '%s\n' "${static}:nonroot-amd64" "${static}:nonroot-arm64" "${static}:nonroot"
   echo "${REGISTRY}/distroless/base-debian12:nonroot"
 }
 # Like gcr.io/distroless/{static,base}-debian12:nonroot: static has CA
 # certificates, time zones, /etc/passwd with root, nobody and nonroot (65532),
 # /tmp and nonroot's home; base adds glibc and libssl.
+#
+# static holds no executable, so its files serve every architecture: like
+# upstream's, its :nonroot is an OCI image index of a linux/amd64 and a
+# linux/arm64 image with the same layer (the configs differ in their
+# architecture only), and the two are tagged nonroot-amd64 and nonroot-arm64;
+# a multi-platform build's arm64 runtime stage finds it through the index, and
+# the amd64 image is the one :nonroot named before it was an index (same
+# digest). base carries amd64's glibc: amd64 only (an arm64 base would need
+# Debian's arm64 packages; a cgo build for a foreign platform is refused anyway).
 build_distroless() {
   local work="$1" rootfs="${IMAGE_CACHE}/rootfs-python/root" static="$1/static" pkg
   mkdir -p "${static}/etc/ssl/certs" "${static}/usr/share" "${static}/tmp" "${static}/root" \
@@ -238,7 +251,6 @@ EOF
   chmod 1777 "${static}/tmp"
   chmod 0700 "${static}/root" "${static}/home/nonroot"
   chown 65532:65532 "${static}/home/nonroot"
-  mklayer "${static}" "${work}/static.tar.gz"
 
   # base: the files of Debian's libc6 and libssl3, paths spelled through /usr
   # (bookworm's /lib and /lib64 are symlinks to it, and come along as such).
@@ -250,12 +262,20 @@ EOF
   done | LC_ALL=C sort -u >"${work}/base.files"
   tar -C "${rootfs}" -cf - -T "${work}/base.files" | tar -C "${work}/base" -xf -
   for link in lib lib64 bin sbin; do ln -s "usr/${link}" "${work}/base/${link}"; done
-  mklayer "${work}/base" "${work}/base.tar.gz"
 
   local config=(--user=65532 --workdir=/home/nonroot
     -e PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     -e SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt)
-  assemble "${REGISTRY}/distroless/static-debian12:nonroot" "${config[@]}" -- "${work}/static.tar.gz"
+  # Every file dated at the epoch: a rebuild (new inputs or not) gives the same
+  # layers, so the same digests, as long as the files are the same.
+  find "${work}/static" "${work}/base" -exec touch -h -d @0 {} +
+  mklayer "${work}/static" "${work}/static.tar.gz"
+  mklayer "${work}/base" "${work}/base.tar.gz"
+
+  local static="${REGISTRY}/distroless/static-debian12"
+  assemble "${static}:nonroot-amd64" "${config[@]}" -- "${work}/static.tar.gz"
+  crn mutate "${static}:nonroot-amd64" --set-platform linux/arm64 -t "${static}:nonroot-arm64" >/dev/null
+  crn index append -m "${static}:nonroot-amd64" -m "${static}:nonroot-arm64" -t "${static}:nonroot" >/dev/null
   assemble "${REGISTRY}/distroless/base-debian12:nonroot" "${config[@]}" -- \
     "${work}/static.tar.gz" "${work}/base.tar.gz"
 }
@@ -311,8 +331,8 @@ ensure() {
   rm -rf "${dir}"
   mkdir -p "${dir}/work"
   "build_${name}" "${dir}/work"
-  # Keep each reference's image as an OCI layout, to push again after the
-  # registry restarts (it keeps manifests in memory only).
+  # Keep each reference's image (or index) as an OCI layout, to push again to
+  # a registry that lacks it.
   for ref in "${refs[@]}"; do
     crn pull --format=oci "${ref}" "${dir}/${ref##*/}" >/dev/null
   done

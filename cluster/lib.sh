@@ -10,9 +10,12 @@ GOIMAGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER_DIR="${GOIMAGE_CLUSTER_DIR:-${GOIMAGE_ROOT}/.cluster}"
 TOOLS_BIN="${GOIMAGE_ROOT}/.tools/bin"
 # What outlives `cluster.sh down`, beside the tool binaries: built images as
-# OCI layouts with their stamps, the registry's blobs, the debootstrap cache.
+# OCI layouts with their stamps, the debootstrap cache.
 IMAGE_CACHE="${GOIMAGE_IMAGE_CACHE:-${GOIMAGE_ROOT}/.tools/images}"
-REGISTRY_DATA="${IMAGE_CACHE}/registry"
+# The registry's storage (Distribution's filesystem layout: blobs, manifests,
+# tags), which outlives a registry restart and `cluster.sh down`, like the
+# node's etcd data beside it.
+REGISTRY_DATA="${CLUSTER_DIR}/registry"
 
 # The pod network: a bridge the node owns, whose gateway address is also the
 # address of every helper the pods use (registry, git server, GOPROXY) and of
