@@ -62,11 +62,26 @@ class RefListing:
 
 
 class _PoolManager(urllib3.PoolManager):
-    """urllib3's pool manager with one retry of a failed connect and none of a read."""
+    """urllib3's pool manager with one retry of a failed connect and none of a read, that
+    closes every response it gave out when told: dulwich raises on a 401 or a 404 without
+    closing the response, which would keep its socket open until the garbage collector."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("retries", urllib3.Retry(connect=1, read=0, status=0, other=0))
         super().__init__(*args, **kwargs)
+        self.responses: list[urllib3.BaseHTTPResponse] = []
+
+    def urlopen(  # type: ignore[override]  # urllib3's own PoolManager says the same
+        self, method: str, url: str, redirect: bool = True, **kw: Any
+    ) -> urllib3.BaseHTTPResponse:
+        response = super().urlopen(method, url, redirect=redirect, **kw)
+        self.responses.append(response)
+        return response
+
+    def close(self) -> None:
+        for response in self.responses:
+            response.close()
+        self.clear()
 
 
 def redact(url: str) -> str:
@@ -104,7 +119,10 @@ def list_refs(
     except (OSError, urllib3.exceptions.HTTPError) as error:
         raise GitRemoteError(f"{where}: {type(error).__name__}: {redact(str(error))}") from None
     finally:
-        manager.clear()
+        if isinstance(manager, _PoolManager):
+            manager.close()
+        else:  # a proxy's manager (HTTPS_PROXY): dulwich's own
+            manager.clear()
     refs = {name.decode(): str(value.decode()) for name, value in result.refs.items() if value}
     head = result.symrefs.get(Ref(HEAD.encode()), Ref(b"")).decode()
     return RefListing(refs=refs, head_target=head)
