@@ -1,4 +1,4 @@
-"""`goimage-operator`: run the operator, or the build pod's report step."""
+"""`goimage-operator`: run the operator, or a build pod's step (report, publish, ...)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ from pathlib import Path
 from goimage.core import results
 
 
+def _platform_layout(value: str) -> tuple[str, Path]:
+    """--platform linux/arm64=/goimage/out/linux-arm64/oci"""
+    platform, sep, path = value.partition("=")
+    if not sep or not platform or not path:
+        raise argparse.ArgumentTypeError(f"{value!r} is not PLATFORM=OCI_LAYOUT")
+    return platform, Path(path)
+
+
 def _report(args: argparse.Namespace) -> int:
     from goimage import reporter
 
     try:
         message = reporter.report(
-            oci_layout=Path(args.oci_layout),
-            digest_file=Path(args.digest_file),
+            oci_layout=Path(args.oci_layout) if args.oci_layout else None,
+            digest_file=Path(args.digest_file) if args.digest_file else None,
+            platform_layouts=args.platform,
+            published_file=Path(args.published) if args.published else None,
             image=args.image,
             termination_log=Path(args.termination_log),
         )
@@ -23,6 +33,24 @@ def _report(args: argparse.Namespace) -> int:
         print(f"report: {error}", file=sys.stderr)
         return 1
     print(message)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from goimage import publisher
+
+    try:
+        published = publisher.publish(
+            layouts=[publisher.PlatformLayout(p, path) for p, path in args.platform],
+            repository=args.image,
+            tags=args.tag,
+            insecure_registries=args.insecure_registry,
+            out=Path(args.out),
+        )
+    except results.ResultError as error:
+        print(f"publish: {error}", file=sys.stderr)
+        return 1
+    print(published.to_json())
     return 0
 
 
@@ -62,11 +90,37 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(handler=_run)
 
     report = commands.add_parser("report", help="the build pod's step that reports digest and size")
-    report.add_argument("--oci-layout", required=True)
-    report.add_argument("--digest-file", required=True)
+    report.add_argument("--oci-layout", help="one platform: Kaniko's OCI layout")
+    report.add_argument("--digest-file", help="one platform: Kaniko's digest file")
+    report.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        type=_platform_layout,
+        help="several platforms: PLATFORM=OCI_LAYOUT (repeat), with --published",
+    )
+    report.add_argument("--published", help="several platforms: the file publish wrote")
     report.add_argument("--image", required=True, help="the pushed repository")
     report.add_argument("--termination-log", default=str(Path("/dev/termination-log")))
     report.set_defaults(handler=_report)
+
+    publish = commands.add_parser(
+        "publish", help="the multi-platform build pod's step that pushes the images and the index"
+    )
+    publish.add_argument(
+        "--platform",
+        action="append",
+        required=True,
+        type=_platform_layout,
+        help="PLATFORM=OCI_LAYOUT, one per platform, in the index's order",
+    )
+    publish.add_argument("--image", required=True, help="the repository to push to")
+    publish.add_argument("--tag", action="append", required=True, help="a tag (repeat)")
+    publish.add_argument(
+        "--insecure-registry", action="append", default=[], help="plain-HTTP registry (repeat)"
+    )
+    publish.add_argument("--out", required=True, help="where to write what was pushed (JSON)")
+    publish.set_defaults(handler=_publish)
 
     resolve = commands.add_parser(
         "resolve", help="a resolve pod's step: the commit a git revision names, as its result"

@@ -27,19 +27,22 @@ def write_layout(
     *,
     layers: tuple[bytes, ...] = (b"\x1f\x8b layer one" * 50, b"\x1f\x8b layer two" * 700),
     media_type: str = "application/vnd.oci.image.manifest.v1+json",
+    architecture: str = "amd64",
+    variant: str = "",
 ) -> Layout:
     """Blobs with their true sha256 digests, a manifest, index.json and a digest file."""
     layout = root / "oci"
     (layout / "blobs" / "sha256").mkdir(parents=True)
     (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Entrypoint": ["/usr/local/bin/gitback"], "User": "65532:65532"},
-            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64] * len(layers)},
-        }
-    ).encode()
+    config_data = {
+        "architecture": architecture,
+        "os": "linux",
+        "config": {"Entrypoint": ["/usr/local/bin/gitback"], "User": "65532:65532"},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64] * len(layers)},
+    }
+    if variant:
+        config_data["variant"] = variant
+    config = json.dumps(config_data).encode()
     docker = "docker" in media_type
     config_digest, config_size = _blob(layout, config)
     layer_descriptors = []

@@ -400,3 +400,50 @@ class TestQuoting:
 
 def test_double_quoted_filter() -> None:
     assert dockerfile._double_quoted('a"b\\c$d') == '"a\\"b\\\\c\\$d"'
+
+
+# --- several platforms ------------------------------------------------------------------------
+
+TWO_PLATFORMS = {"output.platforms": ["linux/amd64", "linux/arm64"]}
+MULTI_CASES: dict[str, dict[str, Any]] = {
+    "multi-platform": TWO_PLATFORMS,
+    "multi-platform-scratch": {
+        **TWO_PLATFORMS,
+        "output.platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7"],
+        "runtime.image": "scratch",
+    },
+}
+
+
+class TestPlatforms:
+    @pytest.mark.parametrize("name", sorted(MULTI_CASES))
+    def test_dockerfile_matches_golden(self, name: str, golden: Golden) -> None:
+        golden(f"dockerfile/{name}.Dockerfile", render(MULTI_CASES[name]))
+
+    @pytest.mark.parametrize("name", sorted(CASES))
+    def test_one_platform_declares_no_target(self, name: str) -> None:
+        text = render(CASES[name])
+        assert "ARG" not in [keyword for keyword, _ in instructions(text)]
+        assert "--platform" not in text
+
+    @pytest.mark.parametrize("platform", specs.KNOWN_PLATFORMS)
+    def test_one_platform_is_the_same_dockerfile_whichever(self, platform: str) -> None:
+        # Built natively on a node of that platform: nothing to cross-compile.
+        assert render({"output.platforms": [platform]}) == render()
+
+    @pytest.mark.parametrize("name", sorted(MULTI_CASES))
+    def test_builder_runs_on_the_build_platform_and_takes_the_target(self, name: str) -> None:
+        spec = parse(MULTI_CASES[name])
+        build, runtime = stages(render(MULTI_CASES[name]))
+        assert build[0] == ("FROM", f"--platform=$BUILDPLATFORM {spec.builder_image} AS build")
+        assert build[1:4] == [("ARG", "GOOS"), ("ARG", "GOARCH"), ("ARG", "GOARM")]
+        # Declared before both go builds (the module layer's warm-up and the binary's).
+        runs = [i for i, (_, rest) in enumerate(build) if "go build" in rest]
+        assert len(runs) == 2
+        assert min(runs) > 3
+        # The runtime stage is the target's base (Kaniko's --custom-platform) and runs nothing.
+        assert runtime[0] == ("FROM", spec.runtime.image)
+        assert "RUN" not in [keyword for keyword, _ in runtime]
+
+    def test_still_static(self) -> None:
+        assert ("ENV", "CGO_ENABLED=0") in stages(render(TWO_PLATFORMS))[0]

@@ -412,3 +412,176 @@ class TestJob:
         job = job_for()
         assert build_container(job)["terminationMessagePolicy"] == "FallbackToLogsOnError"
         assert report_container(job)["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+# --- platforms ------------------------------------------------------------------------------
+
+TWO = ["linux/amd64", "linux/arm64"]
+
+
+def init_containers(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(pod_spec(job)["initContainers"])
+
+
+def named(job: dict[str, Any], name: str) -> dict[str, Any]:
+    (container,) = [c for c in init_containers(job) if c["name"] == name]
+    return container
+
+
+class TestPlatforms:
+    def test_multi_platform_job_golden(self, golden: Golden) -> None:
+        raw = factories.full_spec()
+        raw["output"]["insecure"] = True
+        raw["output"]["platforms"] = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+        raw["builder"]["nodeSelector"] = {"pool": "builds"}
+        job = kaniko_job.build_kaniko_job(plan_build(factories.body(raw)), SETTINGS)
+        golden("job/multi-platform.yaml", yaml.safe_dump(job, sort_keys=True))
+
+    def test_one_kaniko_per_platform_in_order_then_publish(self) -> None:
+        job = job_for({"output.platforms": ["linux/arm64", "linux/amd64", "linux/arm/v7"]})
+        assert [c["name"] for c in init_containers(job)] == [
+            "build-linux-arm64",
+            "build-linux-amd64",
+            "build-linux-arm-v7",
+            "publish",
+        ]
+        assert [c["name"] for c in pod_spec(job)["containers"]] == ["report"]
+
+    @pytest.mark.parametrize(
+        ("platform", "build_args"),
+        [
+            ("linux/arm64", ["--build-arg=GOOS=linux", "--build-arg=GOARCH=arm64"]),
+            (
+                "linux/arm/v7",
+                ["--build-arg=GOOS=linux", "--build-arg=GOARCH=arm", "--build-arg=GOARM=7"],
+            ),
+            (
+                "linux/arm/v6",
+                ["--build-arg=GOOS=linux", "--build-arg=GOARCH=arm", "--build-arg=GOARM=6"],
+            ),
+            ("linux/s390x", ["--build-arg=GOOS=linux", "--build-arg=GOARCH=s390x"]),
+        ],
+    )
+    def test_each_platform_cross_compiles_and_keeps_its_image(
+        self, platform: str, build_args: list[str]
+    ) -> None:
+        job = job_for({"output.platforms": ["linux/amd64", platform]})
+        slug = platform.replace("/", "-")
+        args = named(job, f"build-{slug}")["args"]
+        assert f"--custom-platform={platform}" in args
+        assert "--no-push" in args
+        assert not [a for a in args if a.startswith("--destination")]
+        assert [a for a in args if a.startswith("--build-arg")] == build_args
+        assert f"--digest-file=/goimage/out/{slug}/digest" in args
+        assert f"--oci-layout-path=/goimage/out/{slug}/oci" in args
+        # What the one-platform build keeps: reproducible, cached, the same context.
+        for flag in ("--reproducible", "--cache=true", "--log-format=text"):
+            assert flag in args
+
+    def test_one_platform_keeps_the_single_pushing_build(self) -> None:
+        for platforms in (["linux/amd64"], ["linux/arm64"]):
+            job = job_for({"output.platforms": platforms})
+            assert [c["name"] for c in init_containers(job)] == ["build"]
+            args = build_container(job)["args"]
+            assert f"--destination={IMAGE}:latest" in args
+            assert not [a for a in args if a.startswith(("--custom-platform", "--build-arg"))]
+
+    def test_default_platform_spelled_out_is_the_default_job(self) -> None:
+        assert job_for({"output.platforms": ["linux/amd64"]}) == job_for()
+
+    def test_publish_pushes_with_the_push_secret_and_insecure_registries(self) -> None:
+        settings = Settings(insecure_registries=("mirror.example.com",))
+        job = job_for(
+            {
+                "output.platforms": TWO,
+                "output.tags": ["v1", "latest"],
+                "output.pushSecretRef": {"name": "regcred"},
+                "output.image": "localhost:5000/team/app",
+                "output.insecure": True,
+            },
+            settings,
+        )
+        publish = named(job, "publish")
+        assert publish["image"] == settings.reporter_image
+        assert publish["command"] == ["goimage-operator", "publish"]
+        assert publish["args"] == [
+            "--platform=linux/amd64=/goimage/out/linux-amd64/oci",
+            "--platform=linux/arm64=/goimage/out/linux-arm64/oci",
+            "--image=localhost:5000/team/app",
+            "--tag=v1",
+            "--tag=latest",
+            "--insecure-registry=mirror.example.com",
+            "--insecure-registry=localhost:5000",
+            "--out=/goimage/out/published.json",
+        ]
+        assert publish["env"] == [{"name": "DOCKER_CONFIG", "value": "/kaniko/.docker"}]
+        mounts = {m["name"]: m for m in publish["volumeMounts"]}
+        assert mounts["goimage-docker-config"] == {
+            "name": "goimage-docker-config",
+            "mountPath": "/kaniko/.docker",
+            "readOnly": True,
+        }
+        # Kaniko's push config is the very same Secret.
+        kaniko_mounts = {m["name"] for m in named(job, "build-linux-arm64")["volumeMounts"]}
+        assert "goimage-docker-config" in kaniko_mounts
+
+    def test_publish_without_a_push_secret_has_no_docker_config(self) -> None:
+        publish = named(job_for({"output.platforms": TWO}), "publish")
+        assert "env" not in publish
+        assert [m["name"] for m in publish["volumeMounts"]] == ["goimage-output"]
+
+    def test_publish_is_locked_down_like_report(self) -> None:
+        job = job_for({"output.platforms": TWO})
+        assert named(job, "publish")["securityContext"] == report_container(job)["securityContext"]
+        assert report_container(job)["securityContext"]["readOnlyRootFilesystem"] is True
+
+    def test_report_reads_every_layout_and_what_publish_wrote(self) -> None:
+        report = report_container(job_for({"output.platforms": TWO}))
+        assert report["args"] == [
+            "--platform=linux/amd64=/goimage/out/linux-amd64/oci",
+            "--platform=linux/arm64=/goimage/out/linux-arm64/oci",
+            "--published=/goimage/out/published.json",
+            f"--image={IMAGE}",
+        ]
+
+
+class TestPlatformNodes:
+    @pytest.mark.parametrize(
+        ("values", "selector"),
+        [
+            pytest.param({}, None, id="default"),
+            pytest.param({"output.platforms": TWO}, None, id="several-cross-compile-anywhere"),
+            pytest.param(
+                {"runtime.image": "alpine:3.20", "runtime.packages": ["tzdata"]},
+                {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+                id="packages",
+            ),
+            pytest.param(
+                {"go.cgo": True},
+                {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+                id="cgo",
+            ),
+            pytest.param(
+                {"output.platforms": ["linux/arm64"]},
+                {"kubernetes.io/os": "linux", "kubernetes.io/arch": "arm64"},
+                id="one-other-platform",
+            ),
+            pytest.param(
+                {"output.platforms": ["linux/arm/v7"], "go.cgo": True},
+                {"kubernetes.io/os": "linux", "kubernetes.io/arch": "arm"},
+                id="arm-variant",
+            ),
+        ],
+    )
+    def test_single_platform_builds_that_need_it_run_on_a_node_of_the_platform(
+        self, values: dict[str, Any], selector: dict[str, str] | None
+    ) -> None:
+        assert pod_spec(job_for(values)).get("nodeSelector") == selector
+
+    def test_spec_selector_joins_the_platform(self) -> None:
+        job = job_for({"output.platforms": ["linux/arm64"], "builder.nodeSelector": {"pool": "b"}})
+        assert pod_spec(job)["nodeSelector"] == {
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "arm64",
+            "pool": "b",
+        }

@@ -121,3 +121,107 @@ def test_report_writes_nothing_on_error(layout: Layout, tmp_path: Path) -> None:
             termination_log=log,
         )
     assert not log.exists()
+
+
+# --- several platforms: the layouts of each Kaniko run and what publish pushed -----------------
+
+INDEX = "sha256:" + "1d" * 32
+
+
+def two_platforms(root: Path) -> tuple[list[tuple[str, Path]], Path, Layout, Layout]:
+    """Two real OCI layouts (amd64 smaller, arm64 bigger) and publish's published.json."""
+    amd64 = write_layout(root / "linux-amd64", architecture="amd64", layers=(b"\x1f\x8b a" * 90,))
+    arm64 = write_layout(
+        root / "linux-arm64", architecture="arm64", layers=(b"\x1f\x8b b" * 400, b"\x1f\x8b c")
+    )
+    published = root / "published.json"
+    published.write_text(
+        results.Published(
+            index_digest=INDEX,
+            platforms=(
+                ("linux/amd64", amd64.manifest_digest),
+                ("linux/arm64", arm64.manifest_digest),
+            ),
+            tags=("latest",),
+        ).to_json()
+    )
+    layouts = [("linux/amd64", amd64.path), ("linux/arm64", arm64.path)]
+    return layouts, published, amd64, arm64
+
+
+def test_two_platforms_index_digest_largest_size_and_each_platform(tmp_path: Path) -> None:
+    layouts, published, amd64, arm64 = two_platforms(tmp_path)
+    result = reporter.read_index_result(layouts, published)
+    assert result.digest == INDEX
+    assert arm64.size > amd64.size
+    assert result.size == arm64.size
+    assert result.platforms == (
+        results.PlatformResult("linux/amd64", amd64.manifest_digest, amd64.size),
+        results.PlatformResult("linux/arm64", arm64.manifest_digest, arm64.size),
+    )
+
+
+def test_two_platforms_termination_message(tmp_path: Path) -> None:
+    layouts, published, amd64, arm64 = two_platforms(tmp_path)
+    log = tmp_path / "termination-log"
+    message = reporter.report(
+        platform_layouts=layouts, published_file=published, image=IMAGE, termination_log=log
+    )
+    assert log.read_text() == message
+    assert json.loads(message) == {
+        "digest": INDEX,
+        "image": f"{IMAGE}@{INDEX}",
+        "size": arm64.size,
+        "platforms": [
+            {"platform": "linux/amd64", "digest": amd64.manifest_digest, "size": amd64.size},
+            {"platform": "linux/arm64", "digest": arm64.manifest_digest, "size": arm64.size},
+        ],
+    }
+    assert results.parse_result(message) == reporter.read_index_result(layouts, published)
+    assert len(message.encode()) < 4096
+
+
+def test_a_layout_that_is_not_what_publish_pushed(tmp_path: Path) -> None:
+    layouts, published, _, _ = two_platforms(tmp_path)
+    # Each platform now points at the other's layout.
+    swapped = [(p, path) for (p, _), (_, path) in zip(layouts, reversed(layouts), strict=True)]
+    with pytest.raises(results.ResultError, match="publish pushed"):
+        reporter.read_index_result(swapped, published)
+
+
+def test_an_image_built_for_another_platform(tmp_path: Path) -> None:
+    # Kaniko wrote amd64 into the arm64 run's config: the platform was not honoured.
+    layout = write_layout(tmp_path / "linux-arm64", architecture="amd64")
+    published = tmp_path / "published.json"
+    published.write_text(
+        results.Published(INDEX, (("linux/arm64", layout.manifest_digest),), ("v1",)).to_json()
+    )
+    with pytest.raises(results.ResultError, match="config says linux/amd64"):
+        reporter.read_index_result([("linux/arm64", layout.path)], published)
+
+
+@pytest.mark.parametrize("variant", ["v7", ""])
+def test_arm_variant_from_the_config_or_absent_as_kaniko_1_24_writes_it(
+    tmp_path: Path, variant: str
+) -> None:
+    layout = write_layout(tmp_path / "arm", architecture="arm", variant=variant)
+    published = tmp_path / "published.json"
+    published.write_text(
+        results.Published(INDEX, (("linux/arm/v7", layout.manifest_digest),), ("v1",)).to_json()
+    )
+    result = reporter.read_index_result([("linux/arm/v7", layout.path)], published)
+    assert result.platforms[0].platform == "linux/arm/v7"
+
+
+def test_no_published_file(tmp_path: Path) -> None:
+    layouts, published, _, _ = two_platforms(tmp_path)
+    published.unlink()
+    with pytest.raises(results.ResultError, match="publish wrote no result"):
+        reporter.read_index_result(layouts, published)
+
+
+def test_garbage_published_file(tmp_path: Path) -> None:
+    layouts, published, _, _ = two_platforms(tmp_path)
+    published.write_text('{"index": "sha256:nope", "platforms": [], "tags": []}')
+    with pytest.raises(results.ResultError, match="not a sha256 digest"):
+        reporter.read_index_result(layouts, published)

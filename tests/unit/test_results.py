@@ -166,3 +166,76 @@ def test_check_digest_accepts(digest: str) -> None:
 def test_check_digest_refuses(digest: str) -> None:
     with pytest.raises(results.ResultError, match="not a sha256 digest"):
         results.check_digest(digest)
+
+
+# --- several platforms ------------------------------------------------------------------------
+
+AMD64 = results.PlatformResult("linux/amd64", "sha256:" + "a" * 64, 7_000_000)
+ARM64 = results.PlatformResult("linux/arm64", "sha256:" + "b" * 64, 6_500_000)
+
+
+class TestIndexResult:
+    def test_index_digest_and_the_largest_platform_size(self) -> None:
+        result = results.index_result(DIGEST, (AMD64, ARM64))
+        assert result.digest == DIGEST
+        assert result.size == 7_000_000
+        assert result.platforms == (AMD64, ARM64)
+
+    def test_round_trip_keeps_the_platforms_in_order(self) -> None:
+        result = results.index_result(DIGEST, (ARM64, AMD64))
+        message = result.to_message("registry.example.com/team/gitback")
+        assert json.loads(message)["platforms"] == [
+            {"platform": "linux/arm64", "digest": ARM64.digest, "size": 6_500_000},
+            {"platform": "linux/amd64", "digest": AMD64.digest, "size": 7_000_000},
+        ]
+        assert results.parse_result(message) == result
+
+    def test_one_platform_writes_no_platforms(self) -> None:
+        message = results.BuildResult(DIGEST, 5).to_message("r/app")
+        assert "platforms" not in json.loads(message)
+
+    def test_over_names_each_platform_over_the_budget(self) -> None:
+        result = results.index_result(DIGEST, (AMD64, ARM64))
+        assert result.over(6_800_000) == ("linux/amd64",)
+        assert result.over(6_000_000) == ("linux/amd64", "linux/arm64")
+        assert result.over(7_000_000) == ()
+
+    def test_no_platforms_is_no_index(self) -> None:
+        with pytest.raises(results.ResultError):
+            results.index_result(DIGEST, ())
+
+    @pytest.mark.parametrize(
+        "platforms",
+        [
+            pytest.param('"linux/amd64"', id="not-a-list"),
+            pytest.param('[{"platform": "linux/amd64", "size": 5}]', id="no-digest"),
+            pytest.param(
+                '[{"platform": "linux/amd64", "digest": "' + DIGEST + '", "size": 0}]',
+                id="size-zero",
+            ),
+            pytest.param(
+                '[{"platform": "linux/amd64", "digest": "x", "size": 5}]', id="bad-digest"
+            ),
+            pytest.param('["linux/amd64"]', id="entry-not-object"),
+        ],
+    )
+    def test_rejects_bad_platforms(self, platforms: str) -> None:
+        message = '{"digest": "' + DIGEST + '", "size": 5, "platforms": ' + platforms + "}"
+        with pytest.raises(results.ResultError):
+            results.parse_result(message)
+
+
+class TestPublished:
+    def test_round_trip(self) -> None:
+        published = results.Published(
+            DIGEST, (("linux/amd64", AMD64.digest), ("linux/arm64", ARM64.digest)), ("v1", "latest")
+        )
+        assert results.Published.from_json(published.to_json()) == published
+
+    @pytest.mark.parametrize(
+        "text",
+        ["", "{}", '{"index": "' + DIGEST + '", "platforms": [{}], "tags": []}', "[]"],
+    )
+    def test_rejects_garbage(self, text: str) -> None:
+        with pytest.raises(results.ResultError):
+            results.Published.from_json(text)

@@ -721,3 +721,131 @@ def test_a_pod_killed_at_the_deadline_is_a_timeout_as_soon_as_the_job_knows() ->
     seen = status.observe(job, killed)
     assert seen.reason is Reason.TIMEOUT
     assert "spec.builder.timeout (15s)" in seen.message
+
+
+# --- several platforms ------------------------------------------------------------------------
+
+TWO_PLATFORMS = {"output.platforms": ["linux/amd64", "linux/arm64"]}
+INDEX = "sha256:" + "1d" * 32
+AMD64 = results.PlatformResult("linux/amd64", "sha256:" + "a" * 64, 7_000_000)
+ARM64 = results.PlatformResult("linux/arm64", "sha256:" + "b" * 64, 6_500_000)
+STEPS = ("build-linux-amd64", "build-linux-arm64", "publish")
+
+
+def multi_pod(
+    phase: str, init: dict[str, dict[str, Any]], report: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The multi-platform build pod: `init` maps each reported init container to its state."""
+    pod = make_pod(phase, None, report)
+    pod["status"]["initContainerStatuses"] = [
+        container_status(name, REPORTER if name == "publish" else KANIKO, state)
+        for name, state in init.items()
+    ]
+    return pod
+
+
+def index_message() -> str:
+    return results.index_result(INDEX, (AMD64, ARM64)).to_message(IMAGE)
+
+
+def all_done() -> dict[str, dict[str, Any]]:
+    return {name: terminated(0, "Completed") for name in STEPS}
+
+
+class TestPlatforms:
+    def test_status_from_an_index_result(self) -> None:
+        pod = multi_pod("Succeeded", all_done(), terminated(0, "Completed", index_message()))
+        patch = from_build(job_complete(TWO_PLATFORMS), pod)
+        assert patch["phase"] == "Succeeded"
+        assert patch["digest"] == INDEX
+        assert patch["image"] == f"{IMAGE}@{INDEX}"
+        assert patch["size"] == 7_000_000
+        assert patch["sizeHuman"] == "6.7 MiB"
+        assert patch["platforms"] == [
+            {"platform": "linux/amd64", "digest": AMD64.digest, "size": 7_000_000},
+            {"platform": "linux/arm64", "digest": ARM64.digest, "size": 6_500_000},
+        ]
+        assert patch["lastSuccessful"]["digest"] == INDEX
+
+    def test_one_platform_writes_no_platforms(self) -> None:
+        patch = from_build(job_complete(), pod_succeeded())
+        assert patch["platforms"] is None
+
+    def test_max_size_holds_for_each_platform(self) -> None:
+        pod = multi_pod("Succeeded", all_done(), terminated(0, "Completed", index_message()))
+        job = job_complete({**TWO_PLATFORMS, "output.maxSize": "6800000"})
+        patch = from_build(job, pod)
+        assert patch["failure"]["reason"] == "ImageTooLarge"
+        assert "the linux/amd64 image of" in patch["failure"]["message"]
+        assert "linux/arm64" not in patch["failure"]["message"]
+        # The index stays pushed and shown.
+        assert patch["digest"] == INDEX
+        assert len(patch["platforms"]) == 2
+
+    def test_within_budget_on_every_platform(self) -> None:
+        pod = multi_pod("Succeeded", all_done(), terminated(0, "Completed", index_message()))
+        patch = from_build(job_complete({**TWO_PLATFORMS, "output.maxSize": "7000000"}), pod)
+        assert patch["phase"] == "Succeeded"
+
+    @pytest.mark.parametrize(
+        ("init", "message"),
+        [
+            pytest.param(
+                {"build-linux-amd64": running()},
+                "Kaniko is building the image for linux/amd64",
+                id="first-platform",
+            ),
+            pytest.param(
+                {"build-linux-amd64": terminated(0, "Completed"), "build-linux-arm64": running()},
+                "Kaniko is building the image for linux/arm64",
+                id="second-platform",
+            ),
+            pytest.param(
+                {
+                    "build-linux-amd64": terminated(0, "Completed"),
+                    "build-linux-arm64": terminated(0, "Completed"),
+                    "publish": running(),
+                },
+                "pushing the platform images and the image index",
+                id="publish",
+            ),
+        ],
+    )
+    def test_building_says_which_step(self, init: dict[str, Any], message: str) -> None:
+        patch = from_build(job_running(TWO_PLATFORMS), multi_pod("Pending", init, None))
+        assert patch["phase"] == "Building"
+        assert ready(patch)["message"] == message
+
+    def test_a_platforms_compile_error_is_build_failed(self) -> None:
+        init = {
+            "build-linux-amd64": terminated(0, "Completed"),
+            "build-linux-arm64": terminated(1, "Error", COMPILE_TAIL),
+            "publish": waiting("PodInitializing"),
+        }
+        patch = from_build(job_running(TWO_PLATFORMS), multi_pod("Failed", init, None))
+        assert patch["failure"]["reason"] == "BuildFailed"
+        assert "undefined: fmt.Printn" in patch["failure"]["message"]
+
+    def test_publish_failing_is_push_failed(self) -> None:
+        init = {
+            "build-linux-amd64": terminated(0, "Completed"),
+            "build-linux-arm64": terminated(0, "Completed"),
+            "publish": terminated(1, "Error", "publish: crane push failed (1): UNAUTHORIZED"),
+        }
+        patch = from_build(job_running(TWO_PLATFORMS), multi_pod("Failed", init, None))
+        assert patch["failure"]["reason"] == "PushFailed"
+        assert "UNAUTHORIZED" in patch["failure"]["message"]
+
+    def test_publish_image_that_cannot_be_pulled_is_shown(self) -> None:
+        init = {
+            "build-linux-amd64": terminated(0, "Completed"),
+            "build-linux-arm64": terminated(0, "Completed"),
+            "publish": waiting("ImagePullBackOff", "Back-off pulling image"),
+        }
+        patch = from_build(job_running(TWO_PLATFORMS), multi_pod("Pending", init, None))
+        assert "publish step cannot start: ImagePullBackOff" in ready(patch)["message"]
+
+    def test_a_new_build_clears_the_platforms(self) -> None:
+        plan = factories.plan(TWO_PLATFORMS)
+        patch = status.status_for_new_build(plan, previous={"platforms": [{}]}, now=NOW)
+        assert patch["platforms"] is None

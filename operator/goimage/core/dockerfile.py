@@ -52,7 +52,15 @@ def oci_labels(spec: specs.BuildSpec) -> list[tuple[str, str]]:
 
 
 def render_dockerfile(spec: specs.BuildSpec, *, resource: str) -> str:
-    """The Dockerfile for `spec`; `resource` (namespace/name) only goes into a comment."""
+    """The Dockerfile for `spec`; `resource` (namespace/name) only goes into a comment.
+
+    One Dockerfile serves every platform of a build. With one platform it is
+    the native build it has always been (the pod runs on a node of that
+    platform, or on any node for the default linux/amd64 without packages or
+    cgo). With several, the builder stage declares GOOS, GOARCH and GOARM as
+    build arguments, which each platform's Kaniko run sets (kaniko_job), so
+    `go mod download`'s warm-up build and the final `go build` cross-compile.
+    """
     uid, _, gid = spec.runtime.user.partition(":")
     template = _ENV.get_template("Dockerfile.j2")
     return template.render(
@@ -65,4 +73,5 @@ def render_dockerfile(spec: specs.BuildSpec, *, resource: str) -> str:
         uid=uid,
         gid=gid or uid,
         labels=oci_labels(spec),
+        cross=spec.output.multi_platform,
     )

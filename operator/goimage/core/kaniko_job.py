@@ -1,12 +1,63 @@
 """The Kaniko Job of one build.
 
-The pod has two steps. The init container `build` is Kaniko: it clones the
-git context, builds the Dockerfile mounted from the ConfigMap, pushes every
-tag, and writes the image (digest file, OCI layout) into a shared emptyDir.
-The container `report` then reads that output and writes the digest and size
-as its termination message, which is all the operator reads: it never talks
-to the registry or to git, and never reads a Secret. Credentials reach Kaniko
-as a mounted docker config and as env vars from secretKeyRefs.
+One platform (the default): the pod has two steps. The init container `build`
+is Kaniko: it clones the git context, builds the Dockerfile mounted from the
+ConfigMap, pushes every tag, and writes the image (digest file, OCI layout)
+into a shared emptyDir. The container `report` then reads that output and
+writes the digest and size as its termination message, which is all the
+operator reads: it never talks to the registry or to git, and never reads a
+Secret. Credentials reach Kaniko as a mounted docker config and as env vars
+from secretKeyRefs.
+
+Several platforms: one Kaniko init container per platform, `build-<os>-<arch>
+[-<variant>]`, in sequence, each with --custom-platform, --no-push and its own
+OCI layout and digest file under /goimage/out/<slug>/; then the init container
+`publish` (the operator image, `goimage-operator publish`), which pushes each
+platform image and an OCI image index under every tag with `crane` and writes
+/goimage/out/published.json; then `report`, which reads the layouts and that
+file. Why one pod in sequence and not a pod per platform: the layer cache,
+the git clone's credentials and the status stay one build's (one Job, one pod,
+one termination message), the index can only be pushed once every platform
+image exists (parallel pods would need a fourth step, in a pod of its own,
+that waits for the others), and the second platform's build reuses the node's
+warm image pulls and the cache layers the first one pushed. The price is time:
+platforms build one after the other (measured on the node by `make bench-builds`).
+
+What Kaniko does with platforms, read in its sources (the test ground's
+executor github.com/GoogleContainerTools/kaniko v1.24.0, the operator's
+default ghcr.io/osscontainertools/kaniko v1.28.0):
+
+- `--custom-platform` (cmd/executor/cmd/root.go, both): defaults to the
+  node's platform (containerd platforms.DefaultSpec). It is the platform of
+  every remote base image pull: pkg/image/image_util.go
+  RetrieveSourceImage(Internal) -> pkg/image/remote/remote.go
+  RetrieveRemoteImage -> remoteOptions, which passes remote.WithPlatform to
+  go-containerregistry; and pkg/executor/build.go (stageBuilder's final
+  config, v1.24.0 around line 756, v1.28.0 around line 1268) writes it into
+  the image config's os and architecture (v1.28.0 also the variant; v1.24.0
+  writes no variant, so a linux/arm/v7 image built by v1.24.0 has none).
+- `FROM --platform=...`: ignored by both. The buildkit parser stores it in
+  instructions.Stage.Platform, and nothing in pkg/dockerfile (ParseStages,
+  MakeKanikoStages, resolveStagesArgs) or pkg/executor reads it: every stage's
+  base is pulled for --custom-platform. The template still writes
+  `FROM --platform=$BUILDPLATFORM` (what BuildKit-style builders honour), but
+  with Kaniko the builder stage runs on the build node's platform only when
+  the builder image reference resolves to that platform: go-containerregistry
+  (remote.Descriptor.Image) picks a child by platform only from an index and
+  takes a single-platform manifest as it is. The test ground's golang image
+  is such a single manifest; Docker Hub's golang is an index, from which
+  Kaniko would pull the target's golang, whose RUN steps fail without
+  emulation. Pinning the builder to the node's platform (a step that resolves
+  its digest, as `crane digest --platform` does) is the remaining work.
+- BUILDPLATFORM, BUILDOS, BUILDARCH, TARGETPLATFORM, TARGETOS, TARGETARCH,
+  TARGETVARIANT: v1.28.0 predefines them (pkg/dockerfile/buildargs.go
+  BuildArgs.InitPredefinedArgs, called from pkg/executor/build.go
+  DoBuild with opts.CustomPlatform); v1.24.0 has none of them. So the
+  Dockerfile declares its own ARG GOOS/GOARCH/GOARM and each platform's
+  Kaniko run sets them with --build-arg (ARG values reach RUN's environment:
+  pkg/commands/run.go, BuildArgs.ReplacementEnvs, both versions).
+- `--no-push` still writes --digest-file and --oci-layout-path
+  (pkg/executor/push.go DoPush, both versions), which `publish` pushes.
 """
 
 from __future__ import annotations
@@ -19,13 +70,14 @@ from goimage.core.configmap import DOCKERFILE_KEY
 from goimage.core.plan import BuildPlan
 from goimage.core.policy import PodPlacement, pod_placement
 from goimage.core.settings import Settings
-from goimage.core.spec import BuildSpec, GitSource
+from goimage.core.spec import NODE_ARCH_LABEL, NODE_OS_LABEL, BuildSpec, GitSource, Platform
 
 OUTPUT_DIR = "/goimage/out"
 DIGEST_FILE = f"{OUTPUT_DIR}/digest"
 OCI_LAYOUT = f"{OUTPUT_DIR}/oci"
 DOCKERFILE_DIR = "/goimage/dockerfile"
 DOCKER_CONFIG_DIR = "/kaniko/.docker"
+PUBLISHED_FILE = f"{OUTPUT_DIR}/published.json"
 # The reporter runs as the operator image's non-root user.
 REPORTER_UID = 65532
 
@@ -80,7 +132,26 @@ def registry_host(image: str) -> str:
     return "index.docker.io"
 
 
-def kaniko_args(spec: BuildSpec, settings: Settings) -> list[str]:
+def platform_dir(platform: Platform) -> str:
+    """Where a platform's Kaniko run of a multi-platform build leaves its image."""
+    return f"{OUTPUT_DIR}/{platform.slug}"
+
+
+def platform_container_name(platform: Platform) -> str:
+    return f"{naming.CONTAINER_BUILD}-{platform.slug}"
+
+
+def insecure_registries(spec: BuildSpec, settings: Settings) -> list[str]:
+    """Registries reached over plain HTTP: the operator's, and the output's if insecure."""
+    insecure = list(settings.insecure_registries)
+    if spec.output.insecure:
+        insecure.append(registry_host(spec.output.image))
+    return list(dict.fromkeys(insecure))
+
+
+def kaniko_args(spec: BuildSpec, settings: Settings, platform: Platform | None = None) -> list[str]:
+    """Kaniko's flags: with `platform`, one platform's run of a multi-platform build
+    (--custom-platform, --no-push, GOOS/GOARCH/GOARM, its own output folder)."""
     context, git_flags = git_context(spec.source.git)
     args = [
         f"--dockerfile={DOCKERFILE_DIR}/{DOCKERFILE_KEY}",
@@ -89,10 +160,17 @@ def kaniko_args(spec: BuildSpec, settings: Settings) -> list[str]:
     ]
     if spec.source.context_dir:
         args.append(f"--context-sub-path={spec.source.context_dir}")
-    args += [f"--destination={spec.output.image}:{tag}" for tag in spec.output.tags]
+    if platform is None:
+        args += [f"--destination={spec.output.image}:{tag}" for tag in spec.output.tags]
+        digest_file, oci_layout = DIGEST_FILE, OCI_LAYOUT
+    else:
+        args += [f"--custom-platform={platform}", "--no-push"]
+        args += [f"--build-arg={name}={value}" for name, value in platform.go_env]
+        digest_file = f"{platform_dir(platform)}/digest"
+        oci_layout = f"{platform_dir(platform)}/oci"
     args += [
-        f"--digest-file={DIGEST_FILE}",
-        f"--oci-layout-path={OCI_LAYOUT}",
+        f"--digest-file={digest_file}",
+        f"--oci-layout-path={oci_layout}",
         # Timestamps stripped: the same commit gives the same digest.
         "--reproducible",
         "--log-format=text",
@@ -106,11 +184,9 @@ def kaniko_args(spec: BuildSpec, settings: Settings) -> list[str]:
     for mirror in dict.fromkeys((*spec.builder.registry_mirrors, *settings.registry_mirrors)):
         args.append(f"--registry-mirror={mirror}")
     args += [f"--registry-map={mapping}" for mapping in settings.registry_maps]
-    insecure = list(settings.insecure_registries)
     if spec.output.insecure:
         args.append("--insecure")
-        insecure.append(registry_host(spec.output.image))
-    args += [f"--insecure-registry={host}" for host in dict.fromkeys(insecure)]
+    args += [f"--insecure-registry={host}" for host in insecure_registries(spec, settings)]
     return args
 
 
@@ -137,7 +213,7 @@ def _git_env(git: GitSource) -> list[dict[str, Any]]:
 
 
 def _build_container(
-    plan: BuildPlan, settings: Settings, placement: PodPlacement
+    plan: BuildPlan, settings: Settings, placement: PodPlacement, platform: Platform | None = None
 ) -> dict[str, Any]:
     spec = plan.spec
     mounts: list[dict[str, Any]] = [
@@ -149,9 +225,9 @@ def _build_container(
             {"name": _VOLUME_DOCKER_CONFIG, "mountPath": DOCKER_CONFIG_DIR, "readOnly": True}
         )
     container: dict[str, Any] = {
-        "name": naming.CONTAINER_BUILD,
+        "name": naming.CONTAINER_BUILD if platform is None else platform_container_name(platform),
         "image": spec.builder.image or settings.kaniko_image,
-        "args": kaniko_args(spec, settings),
+        "args": kaniko_args(spec, settings, platform),
         "env": _git_env(spec.source.git),
         "volumeMounts": mounts,
         # Root in its own container, but no privilege, no host path, no API
@@ -170,32 +246,106 @@ def _build_container(
     return container
 
 
+def _operator_step_security() -> dict[str, Any]:
+    """The operator image's steps (publish, report): non-root, nothing to write but
+    the shared output folder, no capability."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": REPORTER_UID,
+        "runAsGroup": REPORTER_UID,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def _report_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
+    spec = plan.spec
+    if spec.output.multi_platform:
+        args = [
+            *(f"--platform={p}={platform_dir(p)}/oci" for p in spec.output.platforms),
+            f"--published={PUBLISHED_FILE}",
+        ]
+    else:
+        args = [f"--oci-layout={OCI_LAYOUT}", f"--digest-file={DIGEST_FILE}"]
     return {
         "name": naming.CONTAINER_REPORT,
         "image": settings.reporter_image,
         "command": ["goimage-operator", "report"],
-        "args": [
-            f"--oci-layout={OCI_LAYOUT}",
-            f"--digest-file={DIGEST_FILE}",
-            f"--image={plan.spec.output.image}",
-        ],
+        "args": [*args, f"--image={spec.output.image}"],
         "volumeMounts": [{"name": _VOLUME_OUTPUT, "mountPath": OUTPUT_DIR, "readOnly": True}],
         "resources": {
             "requests": {"cpu": "10m", "memory": "32Mi"},
             "limits": {"memory": "128Mi"},
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": REPORTER_UID,
-            "runAsGroup": REPORTER_UID,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": _operator_step_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+
+
+def _publish_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
+    """`goimage-operator publish`: each platform's image, then the index under every tag."""
+    spec = plan.spec
+    args = [
+        *(f"--platform={p}={platform_dir(p)}/oci" for p in spec.output.platforms),
+        f"--image={spec.output.image}",
+        *(f"--tag={tag}" for tag in spec.output.tags),
+        *(f"--insecure-registry={host}" for host in insecure_registries(spec, settings)),
+        f"--out={PUBLISHED_FILE}",
+    ]
+    mounts: list[dict[str, Any]] = [{"name": _VOLUME_OUTPUT, "mountPath": OUTPUT_DIR}]
+    env: list[dict[str, Any]] = []
+    if spec.output.push_secret_name:
+        # The same docker config Kaniko gets; crane reads $DOCKER_CONFIG/config.json.
+        mounts.append(
+            {"name": _VOLUME_DOCKER_CONFIG, "mountPath": DOCKER_CONFIG_DIR, "readOnly": True}
+        )
+        env.append({"name": "DOCKER_CONFIG", "value": DOCKER_CONFIG_DIR})
+    container: dict[str, Any] = {
+        "name": naming.CONTAINER_PUBLISH,
+        "image": settings.reporter_image,
+        "command": ["goimage-operator", "publish"],
+        "args": args,
+        "volumeMounts": mounts,
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"memory": "256Mi"},
+        },
+        "securityContext": _operator_step_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if env:
+        container["env"] = env
+    return container
+
+
+def _init_containers(
+    plan: BuildPlan, settings: Settings, placement: PodPlacement
+) -> list[dict[str, Any]]:
+    spec = plan.spec
+    if not spec.output.multi_platform:
+        return [_build_container(plan, settings, placement)]
+    builds = [_build_container(plan, settings, placement, p) for p in spec.output.platforms]
+    return [*builds, _publish_container(plan, settings)]
+
+
+def platform_node_selector(spec: BuildSpec) -> dict[str, str]:
+    """The node labels a single-platform build must run on, natively.
+
+    A build with packages (a RUN of the target's apk), cgo (the target's C
+    toolchain) or a platform other than linux/amd64 runs on a node of its
+    platform, where Kaniko's default platform is the target. A default
+    linux/amd64 build without either keeps today's pod (no selector).
+    Several platforms cross-compile on whatever node the pod lands on.
+    """
+    if spec.output.multi_platform:
+        return {}
+    (platform,) = spec.output.platforms
+    native = spec.runtime.packages or spec.go.cgo or str(platform) != "linux/amd64"
+    if not native:
+        return {}
+    return {NODE_OS_LABEL: platform.os, NODE_ARCH_LABEL: platform.arch}
 
 
 def _volumes(plan: BuildPlan, settings: Settings) -> list[dict[str, Any]]:
@@ -246,7 +396,7 @@ def build_kaniko_job(
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 10,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-        "initContainers": [_build_container(plan, settings, placement)],
+        "initContainers": _init_containers(plan, settings, placement),
         "containers": [_report_container(plan, settings)],
         "volumes": _volumes(plan, settings),
     }
@@ -254,8 +404,12 @@ def build_kaniko_job(
         pod_spec["serviceAccountName"] = spec.builder.service_account_name
     if placement.runtime_class_name:
         pod_spec["runtimeClassName"] = placement.runtime_class_name
-    if placement.node_selector:
-        pod_spec["nodeSelector"] = dict(placement.node_selector)
+    # The platform's labels go in where neither the spec nor a policy set them
+    # (the parser refuses a spec that contradicts its platform; a policy's
+    # forced selector wins, as every policy setting does).
+    node_selector = {**platform_node_selector(spec), **dict(placement.node_selector)}
+    if node_selector:
+        pod_spec["nodeSelector"] = node_selector
     if placement.tolerations:
         pod_spec["tolerations"] = [
             {

@@ -34,6 +34,8 @@ ANNOTATION_MAX_SIZE = f"{GROUP}/max-size"
 # Container names in the build pod; status reads their terminated states.
 CONTAINER_BUILD = "build"
 CONTAINER_REPORT = "report"
+# Several platforms: init containers build-<os>-<arch>[-<variant>], then publish.
+CONTAINER_PUBLISH = "publish"
 
 # Job names become a label value on their pods: 63 characters at most.
 _MAX_NAME = 63

@@ -4,6 +4,13 @@ The report container's termination message is one JSON object:
 `{"digest": "sha256:...", "size": 8123456, "image": "repo@sha256:..."}`.
 Size is what a registry serves for the manifest: the config blob plus the
 compressed layers, the figure `crane manifest` users add up.
+
+A build of several platforms adds `platforms: [{platform, digest, size}]`, one
+entry per platform image; then `digest` and `image` name the OCI image index
+pushed under the tags, and `size` is the largest platform image (what
+output.maxSize is held against: each platform must fit). At most eight
+platforms of about 130 bytes each keep the message far below the kubelet's
+4 KiB.
 """
 
 from __future__ import annotations
@@ -23,18 +30,84 @@ class ResultError(ValueError):
 
 
 @dataclass(frozen=True)
+class PlatformResult:
+    """One platform's image of a multi-platform build."""
+
+    platform: str
+    digest: str
+    size: int
+
+    def as_status(self) -> dict[str, Any]:
+        return {"platform": self.platform, "digest": self.digest, "size": self.size}
+
+
+@dataclass(frozen=True)
 class BuildResult:
     digest: str
     size: int
+    platforms: tuple[PlatformResult, ...] = ()
 
     def image(self, repository: str) -> str:
         return f"{repository}@{self.digest}"
 
     def to_message(self, repository: str) -> str:
+        data: dict[str, Any] = {
+            "digest": self.digest,
+            "size": self.size,
+            "image": self.image(repository),
+        }
+        if self.platforms:
+            data["platforms"] = [p.as_status() for p in self.platforms]
+        return json.dumps(data, sort_keys=True)
+
+    def over(self, budget: int) -> tuple[str, ...]:
+        """The platforms whose image is bigger than `budget` (of several; else empty)."""
+        return tuple(p.platform for p in self.platforms if p.size > budget)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the `publish` step pushed (published.json), which `report` checks against."""
+
+    index_digest: str
+    platforms: tuple[tuple[str, str], ...]  # (platform, manifest digest), in the spec's order
+    tags: tuple[str, ...]
+
+    def to_json(self) -> str:
         return json.dumps(
-            {"digest": self.digest, "size": self.size, "image": self.image(repository)},
+            {
+                "index": self.index_digest,
+                "platforms": [{"platform": p, "digest": d} for p, d in self.platforms],
+                "tags": list(self.tags),
+            },
             sort_keys=True,
         )
+
+    @classmethod
+    def from_json(cls, text: str) -> Published:
+        try:
+            data = json.loads(text)
+            platforms = tuple((str(p["platform"]), str(p["digest"])) for p in data["platforms"])
+            tags = tuple(str(tag) for tag in data["tags"])
+            index = str(data["index"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ResultError(f"publish wrote no usable result: {error!r}") from None
+        return cls(
+            index_digest=check_digest(index),
+            platforms=tuple((p, check_digest(d)) for p, d in platforms),
+            tags=tags,
+        )
+
+
+def index_result(index_digest: str, platforms: tuple[PlatformResult, ...]) -> BuildResult:
+    """A multi-platform build's result: the index, sized by its largest image."""
+    if not platforms:
+        raise ResultError("an image index without platform images")
+    return BuildResult(
+        digest=check_digest(index_digest),
+        size=max(p.size for p in platforms),
+        platforms=platforms,
+    )
 
 
 def manifest_size(manifest: Mapping[str, Any]) -> int:
@@ -61,9 +134,33 @@ def parse_result(message: str) -> BuildResult:
         digest, size = data["digest"], data["size"]
     except (ValueError, KeyError, TypeError) as error:
         raise ResultError(f"report step wrote no result ({error!r}): {message[:200]!r}") from None
+    _check_size(size)
+    return BuildResult(
+        digest=check_digest(str(digest)), size=size, platforms=_platforms(data.get("platforms"))
+    )
+
+
+def _check_size(size: object) -> int:
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
         raise ResultError(f"report step wrote a bad size: {size!r}")
-    return BuildResult(digest=check_digest(str(digest)), size=size)
+    return size
+
+
+def _platforms(raw: object) -> tuple[PlatformResult, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ResultError(f"report step wrote bad platforms: {str(raw)[:200]!r}")
+    platforms = []
+    for item in raw:
+        try:
+            platform, digest, size = item["platform"], item["digest"], item["size"]
+        except (KeyError, TypeError) as error:
+            raise ResultError(f"report step wrote a bad platform entry ({error!r})") from None
+        platforms.append(
+            PlatformResult(str(platform), check_digest(str(digest)), _check_size(size))
+        )
+    return tuple(platforms)
 
 
 def human_size(size: int) -> str:

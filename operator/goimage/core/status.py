@@ -57,6 +57,41 @@ def _container(pod: Mapping[str, Any], key: str, name: str) -> Mapping[str, Any]
     return {}
 
 
+def _is_build(name: str) -> bool:
+    """Kaniko's step: `build`, or a platform's `build-<os>-<arch>[-<variant>]`."""
+    return name == naming.CONTAINER_BUILD or name.startswith(f"{naming.CONTAINER_BUILD}-")
+
+
+def _failed_init(pod: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """The first init container (Kaniko's, or publish) that exited non-zero."""
+    for status in pod.get("status", {}).get("initContainerStatuses") or []:
+        terminated = status.get("state", {}).get("terminated") or {}
+        if terminated and terminated.get("exitCode", 0) != 0:
+            return str(status.get("name", "")), terminated
+    return None
+
+
+def _running_init(pod: Mapping[str, Any]) -> str:
+    """The init container that runs now (or ran last), for the Building message."""
+    last = ""
+    for status in pod.get("status", {}).get("initContainerStatuses") or []:
+        state = status.get("state", {})
+        if state.get("running"):
+            return str(status.get("name", ""))
+        if state.get("terminated"):
+            last = str(status.get("name", ""))
+    return last
+
+
+def _building_message(step: str) -> str:
+    if step == naming.CONTAINER_PUBLISH:
+        return "pushing the platform images and the image index"
+    if step.startswith(f"{naming.CONTAINER_BUILD}-"):
+        platform = step.removeprefix(f"{naming.CONTAINER_BUILD}-").replace("-", "/")
+        return f"Kaniko is building the image for {platform}"
+    return "Kaniko is building the image"
+
+
 def _job_condition(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
     for cond in job.get("status", {}).get("conditions") or []:
         if cond.get("type") == type_ and cond.get("status") == "True":
@@ -91,9 +126,12 @@ def _succeeded(job: Mapping[str, Any], report: Mapping[str, Any]) -> Observation
     size = results.human_size(result.size)
     budget = annotations.get(naming.ANNOTATION_MAX_SIZE)
     if budget is not None and result.size > int(budget):
+        # Several platforms: maxSize holds for each image; size is the largest.
+        over = result.over(int(budget))
+        what = f"the {', '.join(over)} image of {image}" if over else image
         failure = failures.Failure(
             Reason.IMAGE_TOO_LARGE,
-            f"{image} is {size} ({result.size} bytes), over spec.output.maxSize "
+            f"{what} is {size} ({result.size} bytes), over spec.output.maxSize "
             f"({results.human_size(int(budget))}, {budget} bytes); the image stays pushed",
         )
         return Observation(
@@ -116,11 +154,8 @@ def _failed_container(
         )
     if failures.out_of_disk(log_tail):
         return failures.disk_full(log_tail, hint=hint)
-    if container == naming.CONTAINER_BUILD:
-        reason = failures.classify_build_log(log_tail)
-    else:
-        # Kaniko pushed, but its output could not be read back.
-        reason = Reason.PUSH_FAILED
+    # Not Kaniko: publish could not push, or report could not read back what was pushed.
+    reason = failures.classify_build_log(log_tail) if _is_build(container) else Reason.PUSH_FAILED
     code = terminated.get("exitCode")
     text = (
         failures.summarize(log_tail, hint=hint) if log_tail.strip() else f"exit code {code}\n{hint}"
@@ -172,13 +207,13 @@ def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.F
     if disrupted is not None:
         return disrupted
     if pod is not None:
-        for key, name in (
-            ("initContainerStatuses", naming.CONTAINER_BUILD),
-            ("containerStatuses", naming.CONTAINER_REPORT),
-        ):
-            terminated = _container(pod, key, name).get("state", {}).get("terminated") or {}
-            if terminated and terminated.get("exitCode", 0) != 0:
-                return _failed_container(pod, name, terminated)
+        failed_init = _failed_init(pod)
+        if failed_init is not None:
+            return _failed_container(pod, *failed_init)
+        report = _container(pod, "containerStatuses", naming.CONTAINER_REPORT)
+        terminated = report.get("state", {}).get("terminated") or {}
+        if terminated and terminated.get("exitCode", 0) != 0:
+            return _failed_container(pod, naming.CONTAINER_REPORT, terminated)
         if pod_status.get("message"):
             return failures.Failure(Reason.BUILD_FAILED, str(pod_status["message"]))
     detail = (job_failed or {}).get("message") or "the build pod failed"
@@ -186,11 +221,13 @@ def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.F
 
 
 def _waiting(pod: Mapping[str, Any]) -> str:
-    for key, name in (
-        ("initContainerStatuses", naming.CONTAINER_BUILD),
-        ("containerStatuses", naming.CONTAINER_REPORT),
-    ):
-        waiting = _container(pod, key, name).get("state", {}).get("waiting") or {}
+    statuses = [
+        *(pod.get("status", {}).get("initContainerStatuses") or []),
+        _container(pod, "containerStatuses", naming.CONTAINER_REPORT),
+    ]
+    for status in statuses:
+        name = status.get("name", naming.CONTAINER_REPORT)
+        waiting = status.get("state", {}).get("waiting") or {}
         if waiting.get("reason") in _STUCK:
             return f"{name} step cannot start: {waiting['reason']}: {waiting.get('message', '')}"
     return ""
@@ -246,14 +283,11 @@ def observe(
                 "the build starts by itself once the quota allows",
             )
         return Observation(Phase.PENDING, Reason.PENDING, WAITING_FOR_POD)
-    build = _container(pod, "initContainerStatuses", naming.CONTAINER_BUILD)
     report = _container(pod, "containerStatuses", naming.CONTAINER_REPORT)
-    build_terminated = build.get("state", {}).get("terminated") or {}
-    if build_terminated and build_terminated.get("exitCode", 0) != 0:
+    failed_init = _failed_init(pod)
+    if failed_init is not None:
         disrupted = failures.disruption(pod)
-        return _failure(
-            disrupted or _failed_container(pod, naming.CONTAINER_BUILD, build_terminated)
-        )
+        return _failure(disrupted or _failed_container(pod, *failed_init))
     report_terminated = report.get("state", {}).get("terminated") or {}
     if report_terminated:
         if report_terminated.get("exitCode", 0) == 0:
@@ -263,8 +297,9 @@ def observe(
     # Checked before "building": a report step that cannot pull its image after
     # Kaniko finished must say so, not look like a build that runs on.
     stuck = _waiting(pod)
-    if build.get("state", {}).get("running") or build_terminated:
-        return Observation(Phase.BUILDING, Reason.BUILDING, stuck or "Kaniko is building the image")
+    step = _running_init(pod)
+    if step:
+        return Observation(Phase.BUILDING, Reason.BUILDING, stuck or _building_message(step))
     if stuck:
         return Observation(Phase.PENDING, Reason.PENDING, stuck)
     unscheduled = _unscheduled(pod)
@@ -336,6 +371,12 @@ def status_from_build(
         "digest": seen.result.digest if seen.result else None,
         "size": seen.result.size if seen.result else None,
         "sizeHuman": results.human_size(seen.result.size) if seen.result else None,
+        # Several platforms: each platform image; digest and image name the index.
+        "platforms": (
+            [p.as_status() for p in seen.result.platforms]
+            if seen.result and seen.result.platforms
+            else None
+        ),
     }
     if seen.phase is Phase.SUCCEEDED and seen.result is not None:
         patch["lastSuccessful"] = {
@@ -350,7 +391,13 @@ def status_from_build(
 
 
 # A build without a result yet (or without one at all): the previous build's is cleared.
-_NO_RESULT: dict[str, Any] = {"image": None, "digest": None, "size": None, "sizeHuman": None}
+_NO_RESULT: dict[str, Any] = {
+    "image": None,
+    "digest": None,
+    "size": None,
+    "sizeHuman": None,
+    "platforms": None,
+}
 
 
 def _pending(
