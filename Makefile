@@ -31,7 +31,8 @@ venv: $(BIN)/goimage-operator ## create the virtualenv and install the operator 
 tools: ## build etcd and the Kubernetes binaries (apiserver, controller-manager, scheduler, kubelet, kubectl) from pinned Go modules into .tools/bin
 	cluster/build-tools.sh $(TOOLS_DIR)
 
-CRDS := manifests/crds/goimage.dev_goimagebuilds.yaml manifests/crds/goimage.dev_goimagebuildpolicies.yaml
+CRDS := manifests/crds/goimage.dev_goimagebuilds.yaml manifests/crds/goimage.dev_goimagebuildpolicies.yaml \
+	manifests/crds/kopf.dev_clusterkopfpeerings.yaml manifests/crds/kopf.dev_kopfpeerings.yaml
 
 .PHONY: crds
 crds: ## copy the CRDs (source of truth: manifests/crds) into the chart

@@ -44,6 +44,7 @@ HELM_TIMEOUT_S = 60
 WATCHED = ("team-a", "team-b")
 # Objects without a namespace among what the chart renders.
 CLUSTER_SCOPED = (
+    "ClusterKopfPeering",
     "ClusterRole",
     "ClusterRoleBinding",
     "ValidatingAdmissionPolicy",
@@ -61,6 +62,12 @@ DEFAULT_BUILD_ENV = {
     ),
     "GOIMAGE_OUTPUT_SIZE_LIMIT": "2Gi",
     "GOIMAGE_MAX_BUILD_TIMEOUT": "2h",
+}
+# The replicas' peering (kopf peering, named after the release) and shutdown, by default.
+DEFAULT_FAILOVER_ENV = {
+    "GOIMAGE_PEERING": "goimage-operator",
+    "GOIMAGE_PEERING_LIFETIME": "10",
+    "GOIMAGE_SHUTDOWN_TIMEOUT": "20",
 }
 
 # What the operator does (operator/goimage/k8s/api.py and kopf's watches): the
@@ -195,9 +202,11 @@ def test_default_render_objects() -> None:
     docs = objects(render())
     kinds = sorted(doc["kind"] for doc in docs)
     assert kinds == [
+        "ClusterKopfPeering",
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "PodDisruptionBudget",
         "Service",
         "ServiceAccount",
         "ValidatingAdmissionPolicy",
@@ -220,8 +229,11 @@ def test_deployment_shape() -> None:
     docs = objects(render())
     deployment = only(docs, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = spec["template"]
     assert pod["metadata"]["annotations"] == {
         "prometheus.io/scrape": "true",
@@ -270,6 +282,7 @@ def test_deployment_shape() -> None:
         "GOIMAGE_INSECURE_REGISTRIES": "",
         "GOIMAGE_HISTORY_LIMIT": "3",
         **DEFAULT_BUILD_ENV,
+        **DEFAULT_FAILOVER_ENV,
     }
     service = only(docs, "Service")
     assert service["spec"]["ports"] == [
@@ -315,6 +328,7 @@ def test_values_reach_env_and_args() -> None:
         ),
         "GOIMAGE_OUTPUT_SIZE_LIMIT": "5Gi",
         "GOIMAGE_MAX_BUILD_TIMEOUT": "1h30m",
+        **DEFAULT_FAILOVER_ENV,
     }
     operator = container(docs)
     assert operator["image"] == "registry.local/goimage-operator:dev"
@@ -596,7 +610,7 @@ def test_network_policy_is_valid_for_the_api_server(
         ("registryMirrors={mirror one}", "/registryMirrors/0"),
         ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
         ("historyLimit=three", "/historyLimit"),
-        ("replicas=2", "replicas"),
+        ("replicas=0", "/replicas"),
         ("build.maxTimeout=2 hours", "/build/maxTimeout"),
         ("admissionPolicy.enabled=maybe", "/admissionPolicy/enabled"),
         ("networkPolicy.namespaces={Team_A}", "/networkPolicy/namespaces/0"),
@@ -676,15 +690,19 @@ def test_manifests_install_equal_a_fresh_render() -> None:
 def test_manifests_install_is_a_kustomize_base(kubectl: Kubectl) -> None:
     docs = objects(kubectl("kustomize", str(INSTALL_DIR)).stdout)
     kinds = [doc["kind"] for doc in docs]
-    assert kinds[:3] == ["Namespace", "CustomResourceDefinition", "CustomResourceDefinition"]
-    assert sorted(doc["metadata"]["name"] for doc in docs[1:3]) == [
+    assert kinds[:5] == ["Namespace", *["CustomResourceDefinition"] * 4]
+    assert sorted(doc["metadata"]["name"] for doc in docs[1:5]) == [
+        "clusterkopfpeerings.kopf.dev",
         "goimagebuildpolicies.goimage.dev",
         CRD_NAME,
+        "kopfpeerings.kopf.dev",
     ]
-    assert sorted(kinds[3:]) == [
+    assert sorted(kinds[5:]) == [
+        "ClusterKopfPeering",
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "PodDisruptionBudget",
         "Service",
         "ServiceAccount",
         "ValidatingAdmissionPolicy",
@@ -733,7 +751,8 @@ def release(kubectl: Kubectl) -> Iterator[str]:
     yield name
     kubectl(
         "delete",
-        "clusterrole,clusterrolebinding,validatingadmissionpolicy,validatingadmissionpolicybinding",
+        "clusterrole,clusterrolebinding,validatingadmissionpolicy,validatingadmissionpolicybinding"
+        ",clusterkopfpeering",
         "-l",
         f"app.kubernetes.io/instance={name}",
         "--ignore-not-found",

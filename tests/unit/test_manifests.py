@@ -10,9 +10,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CRD = "goimage.dev_goimagebuilds.yaml"
 POLICY_CRD = "goimage.dev_goimagebuildpolicies.yaml"
+# kopf's peering records (failover of the chart's replicas).
+PEERING_CRDS = ["kopf.dev_clusterkopfpeerings.yaml", "kopf.dev_kopfpeerings.yaml"]
 
 
-@pytest.mark.parametrize("name", [CRD, POLICY_CRD])
+@pytest.mark.parametrize("name", [CRD, POLICY_CRD, *PEERING_CRDS])
 def test_chart_crd_is_a_copy_of_the_manifest_crd(name: str) -> None:
     source = (ROOT / "manifests" / "crds" / name).read_text()
     copy = (ROOT / "charts" / "goimage-operator" / "crds" / name).read_text()
@@ -22,7 +24,7 @@ def test_chart_crd_is_a_copy_of_the_manifest_crd(name: str) -> None:
 def test_every_manifest_crd_is_in_the_chart() -> None:
     manifests = sorted(p.name for p in (ROOT / "manifests" / "crds").glob("*.yaml"))
     chart = sorted(p.name for p in (ROOT / "charts" / "goimage-operator" / "crds").glob("*.yaml"))
-    assert manifests == chart == sorted([CRD, POLICY_CRD])
+    assert manifests == chart == sorted([CRD, POLICY_CRD, *PEERING_CRDS])
 
 
 def test_policy_crd_names_match_the_api_contract() -> None:
