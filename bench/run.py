@@ -27,7 +27,7 @@ from testkit.kubectl import make_kubectl
 from testkit.operator_process import Footprint, OperatorProcess, operator_env
 from testkit.paths import REPO_ROOT
 
-from bench import apicost, workload
+from bench import apicost, failover, workload
 from bench.cluster import CONTROLLER_MANAGER_QPS, raise_controller_manager_qps
 from bench.kube import BATCH, CORE, GIB, Kube, RequestKey
 from bench.report import Row, ms, percentile, ratio, secs, write_results
@@ -277,6 +277,7 @@ class Options:
     sweep_builds: int
     profile: Path | None
     output: Path
+    failover_runs: int = 3
 
 
 def _mib(kib: int) -> str:
@@ -716,6 +717,7 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
         *burst_rows(op, floor, options),
         *api_cost_rows(op, per_build, n),
         *footprint_rows(op, options),
+        *failover.rows(failover.measure(plane, kube, workdir, runs=options.failover_runs)),
     ]
     return rows, detail_notes(op, floor, per_build, n)
 
@@ -729,6 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=30)
     parser.add_argument("--unrelated-pods", type=int, default=500)
     parser.add_argument("--sweep-builds", type=int, default=200)
+    parser.add_argument("--failover-runs", type=int, default=3, help="takeovers of each kind")
     parser.add_argument("--profile", type=Path, help="py-spy the operator's burst into DIR")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
@@ -741,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         idle_s=args.idle,
         noise_pods=args.unrelated_pods,
         sweep_builds=args.sweep_builds,
+        failover_runs=args.failover_runs,
         profile=args.profile,
         output=args.output,
     )
