@@ -54,6 +54,29 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pin_builder(args: argparse.Namespace) -> int:
+    import platform
+
+    from goimage import publisher
+
+    try:
+        node = args.platform or publisher.node_platform(platform.machine())
+        digest = publisher.pin_builder(
+            dockerfile=Path(args.dockerfile),
+            out=Path(args.out),
+            image=args.image,
+            platform=node,
+            mirrors=args.registry_mirror,
+            registry_maps=args.registry_map,
+            insecure_registries=args.insecure_registry,
+        )
+    except results.ResultError as error:
+        print(f"pin-builder: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.image} for {node}: {digest}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from goimage import runner
 
@@ -121,6 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     publish.add_argument("--out", required=True, help="where to write what was pushed (JSON)")
     publish.set_defaults(handler=_publish)
+
+    pin = commands.add_parser(
+        "pin-builder",
+        help="the multi-platform build pod's step: the builder image for the node's platform",
+    )
+    pin.add_argument("--dockerfile", required=True, help="the rendered Dockerfile")
+    pin.add_argument("--out", required=True, help="where to write the pinned Dockerfile")
+    pin.add_argument("--image", required=True, help="the builder image the Dockerfile names")
+    pin.add_argument("--platform", default="", help="default: this machine's (uname -m)")
+    pin.add_argument("--registry-mirror", action="append", default=[], help="as Kaniko's")
+    pin.add_argument("--registry-map", action="append", default=[], help="as Kaniko's")
+    pin.add_argument("--insecure-registry", action="append", default=[], help="plain HTTP")
+    pin.set_defaults(handler=_pin_builder)
 
     resolve = commands.add_parser(
         "resolve", help="a resolve pod's step: the commit a git revision names, as its result"

@@ -144,3 +144,36 @@ def test_the_same_images_give_the_same_index_digest(registry: str, tmp_path: Pat
     again = publish(tmp_path / "b", f"{registry}/team/again", registry, tmp_path / "b.json")
     assert again.index_digest == first.index_digest
     assert again.platforms == first.platforms
+
+
+def test_pin_builder_picks_the_node_platforms_image_from_an_index(
+    registry: str, tmp_path: Path
+) -> None:
+    # A two-platform "golang" index in the registry, reached through a mirror
+    # list whose first entry is down (as Kaniko would fall through it).
+    golang = f"{registry}/library/golang"
+    published = publish(tmp_path / "golang", golang, registry, tmp_path / "golang.json")
+    rendered = tmp_path / "Dockerfile"
+    rendered.write_text(
+        "FROM --platform=$BUILDPLATFORM golang:1.26 AS build\nRUN go build\nFROM scratch\n"
+    )
+    (tmp_path / "Dockerfile.dockerignore").write_text(".git\n")
+    crane("tag", f"{golang}:v1", "1.26")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    down = f"127.0.0.1:{_free_port()}"
+    for platform, digest in published.platforms:
+        out = out_dir / "Dockerfile"
+        pinned = publisher.pin_builder(
+            dockerfile=rendered,
+            out=out,
+            image="golang:1.26",
+            platform=platform,
+            mirrors=[down, registry],
+            insecure_registries=[down, registry],
+        )
+        assert pinned == digest
+        assert out.read_text().splitlines()[0] == (
+            f"FROM --platform=$BUILDPLATFORM golang@{digest} AS build"
+        )
+        assert (out_dir / "Dockerfile.dockerignore").read_text() == ".git\n"

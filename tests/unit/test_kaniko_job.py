@@ -440,6 +440,7 @@ class TestPlatforms:
     def test_one_kaniko_per_platform_in_order_then_publish(self) -> None:
         job = job_for({"output.platforms": ["linux/arm64", "linux/amd64", "linux/arm/v7"]})
         assert [c["name"] for c in init_containers(job)] == [
+            "pin-builder",
             "build-linux-arm64",
             "build-linux-amd64",
             "build-linux-arm-v7",
@@ -474,6 +475,8 @@ class TestPlatforms:
         assert [a for a in args if a.startswith("--build-arg")] == build_args
         assert f"--digest-file=/goimage/out/{slug}/digest" in args
         assert f"--oci-layout-path=/goimage/out/{slug}/oci" in args
+        # The Dockerfile pin-builder wrote, with the builder for the node's platform.
+        assert args[0] == "--dockerfile=/goimage/out/Dockerfile"
         # What the one-platform build keeps: reproducible, cached, the same context.
         for flag in ("--reproducible", "--cache=true", "--log-format=text"):
             assert flag in args
@@ -585,3 +588,46 @@ class TestPlatformNodes:
             "kubernetes.io/arch": "arm64",
             "pool": "b",
         }
+
+
+class TestPinBuilder:
+    def test_pins_the_builder_with_kanikos_mirrors_maps_and_registries(self) -> None:
+        settings = Settings(
+            registry_mirrors=("mirror.example.com",),
+            registry_maps=("gcr.io=gcr-mirror.example.com",),
+            insecure_registries=("mirror.example.com",),
+        )
+        values = {
+            "output.platforms": TWO,
+            "builder.registryMirrors": ["spec-mirror.example.com"],
+            "output.pushSecretRef": {"name": "regcred"},
+        }
+        job = job_for(values, settings)
+        pin = init_containers(job)[0]
+        assert pin["name"] == "pin-builder"
+        assert pin["image"] == settings.reporter_image
+        assert pin["command"] == ["goimage-operator", "pin-builder"]
+        assert pin["args"] == [
+            "--dockerfile=/goimage/dockerfile/Dockerfile",
+            "--out=/goimage/out/Dockerfile",
+            "--image=golang:1.26",
+            "--registry-mirror=spec-mirror.example.com",
+            "--registry-mirror=mirror.example.com",
+            "--registry-map=gcr.io=gcr-mirror.example.com",
+            "--insecure-registry=mirror.example.com",
+        ]
+        # Kaniko's pulls and pin-builder's lookups go the same ways.
+        kaniko = named(job, "build-linux-amd64")["args"]
+        for flag in pin["args"][3:]:
+            assert flag in kaniko
+        assert {m["name"] for m in pin["volumeMounts"]} == {
+            "goimage-dockerfile",
+            "goimage-output",
+            "goimage-docker-config",
+        }
+        assert pin["env"] == [{"name": "DOCKER_CONFIG", "value": "/kaniko/.docker"}]
+        assert pin["securityContext"] == report_container(job)["securityContext"]
+
+    def test_the_builder_image_of_the_spec(self) -> None:
+        job = job_for({"output.platforms": TWO, "go.image": "registry.example.com/go:1.26"})
+        assert "--image=registry.example.com/go:1.26" in init_containers(job)[0]["args"]

@@ -103,3 +103,83 @@ class TestCommandLine:
         argv = ["report", f"--platform=linux/amd64={tmp_path}", f"--image={REPO}"]
         assert cli.main([*argv, f"--termination-log={tmp_path / 'log'}"]) == 1
         assert "publish" in capsys.readouterr().err
+
+
+class TestPinBuilder:
+    @pytest.mark.parametrize(
+        ("machine", "platform"),
+        [("x86_64", "linux/amd64"), ("aarch64", "linux/arm64"), ("armv7l", "linux/arm/v7")],
+    )
+    def test_node_platform_from_uname(self, machine: str, platform: str) -> None:
+        assert publisher.node_platform(machine) == platform
+
+    def test_unknown_machine(self) -> None:
+        with pytest.raises(results.ResultError):
+            publisher.node_platform("mips")
+
+    @pytest.mark.parametrize(
+        ("image", "candidates"),
+        [
+            pytest.param(
+                "golang:1.26",
+                [
+                    "10.0.0.1:5000/library/golang:1.26",
+                    "mirror.gcr.io/dh/library/golang:1.26",
+                    "index.docker.io/library/golang:1.26",
+                ],
+                id="docker-hub-official-through-the-mirrors-in-order",
+            ),
+            pytest.param(
+                "docker.io/team/go",
+                [
+                    "10.0.0.1:5000/team/go:latest",
+                    "mirror.gcr.io/dh/team/go:latest",
+                    "index.docker.io/team/go:latest",
+                ],
+                id="docker-io-spelled-out",
+            ),
+            pytest.param(
+                "gcr.io/team/go:1.26",
+                ["10.0.0.1:5000/team/go:1.26", "gcr.io/team/go:1.26"],
+                id="registry-map",
+            ),
+            pytest.param(
+                f"registry.example.com/go@{AMD64}",
+                [f"registry.example.com/go@{AMD64}"],
+                id="own-registry-by-digest",
+            ),
+        ],
+    )
+    def test_pull_candidates_in_kanikos_order(self, image: str, candidates: list[str]) -> None:
+        mirrors = ["10.0.0.1:5000", "mirror.gcr.io/dh"]
+        maps = ["gcr.io=10.0.0.1:5000"]
+        assert publisher.pull_candidates(image, mirrors, maps) == candidates
+
+    def test_digest_argv(self) -> None:
+        assert publisher.digest_argv("localhost:5000/library/golang:1.26", "linux/arm64") == [
+            "crane",
+            "digest",
+            "--platform=linux/arm64",
+            "localhost:5000/library/golang:1.26",
+        ]
+        insecure = publisher.digest_argv("localhost:5000/g:1", "linux/amd64", ["localhost:5000"])
+        assert "--insecure" in insecure
+
+    def test_pinned_dockerfile_changes_only_the_builder_stage(self) -> None:
+        text = (
+            "# golang:1.26 AS build in a comment\n"
+            "FROM --platform=$BUILDPLATFORM golang:1.26 AS build\n"
+            "RUN go build\n"
+            "FROM golang:1.26\n"
+        )
+        pinned = publisher.pinned_dockerfile(text, "golang:1.26", ARM64)
+        assert pinned.splitlines() == [
+            "# golang:1.26 AS build in a comment",
+            f"FROM --platform=$BUILDPLATFORM golang@{ARM64} AS build",
+            "RUN go build",
+            "FROM golang:1.26",
+        ]
+
+    def test_no_builder_stage(self) -> None:
+        with pytest.raises(results.ResultError, match="no builder stage"):
+            publisher.pinned_dockerfile("FROM scratch\n", "golang:1.26", ARM64)

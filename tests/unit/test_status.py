@@ -849,3 +849,17 @@ class TestPlatforms:
         plan = factories.plan(TWO_PLATFORMS)
         patch = status.status_for_new_build(plan, previous={"platforms": [{}]}, now=NOW)
         assert patch["platforms"] is None
+
+    def test_pin_builder_running(self) -> None:
+        pod = multi_pod("Pending", {"pin-builder": running()}, None)
+        patch = from_build(job_running(TWO_PLATFORMS), pod)
+        assert (
+            ready(patch)["message"] == "resolving the builder image for the build node's platform"
+        )
+
+    def test_no_builder_for_the_node_is_build_failed(self) -> None:
+        tail = "pin-builder: no linux/amd64 image of golang:1.26: ... no child with platform"
+        init = {"pin-builder": terminated(1, "Error", tail), "build-linux-amd64": waiting("X")}
+        patch = from_build(job_running(TWO_PLATFORMS), multi_pod("Failed", init, None))
+        assert patch["failure"]["reason"] == "BuildFailed"
+        assert "no child with platform" in patch["failure"]["message"]

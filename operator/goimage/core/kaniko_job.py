@@ -9,9 +9,12 @@ operator reads: it never talks to the registry or to git, and never reads a
 Secret. Credentials reach Kaniko as a mounted docker config and as env vars
 from secretKeyRefs.
 
-Several platforms: one Kaniko init container per platform, `build-<os>-<arch>
-[-<variant>]`, in sequence, each with --custom-platform, --no-push and its own
-OCI layout and digest file under /goimage/out/<slug>/; then the init container
+Several platforms: first the init container `pin-builder` (the operator
+image), which writes the Dockerfile with the builder image pinned to the build
+node's platform (see below why); then one Kaniko init container per platform,
+`build-<os>-<arch>[-<variant>]`, in sequence, each with --custom-platform,
+--no-push and its own OCI layout and digest file under /goimage/out/<slug>/;
+then the init container
 `publish` (the operator image, `goimage-operator publish`), which pushes each
 platform image and an OCI image index under every tag with `crane` and writes
 /goimage/out/published.json; then `report`, which reads the layouts and that
@@ -44,11 +47,12 @@ default ghcr.io/osscontainertools/kaniko v1.28.0):
   with Kaniko the builder stage runs on the build node's platform only when
   the builder image reference resolves to that platform: go-containerregistry
   (remote.Descriptor.Image) picks a child by platform only from an index and
-  takes a single-platform manifest as it is. The test ground's golang image
-  is such a single manifest; Docker Hub's golang is an index, from which
-  Kaniko would pull the target's golang, whose RUN steps fail without
-  emulation. Pinning the builder to the node's platform (a step that resolves
-  its digest, as `crane digest --platform` does) is the remaining work.
+  takes a single-platform manifest as it is. Docker Hub's golang is an index,
+  from which Kaniko would pull the target's golang, whose RUN steps fail
+  without emulation. So the first init container, `pin-builder` (operator
+  image, `crane digest --platform=<node's platform>`), writes the Dockerfile
+  with the builder's FROM pinned to the node platform's digest into the
+  output folder, and the platforms' Kaniko runs build that one.
 - BUILDPLATFORM, BUILDOS, BUILDARCH, TARGETPLATFORM, TARGETOS, TARGETARCH,
   TARGETVARIANT: v1.28.0 predefines them (pkg/dockerfile/buildargs.go
   BuildArgs.InitPredefinedArgs, called from pkg/executor/build.go
@@ -78,6 +82,8 @@ OCI_LAYOUT = f"{OUTPUT_DIR}/oci"
 DOCKERFILE_DIR = "/goimage/dockerfile"
 DOCKER_CONFIG_DIR = "/kaniko/.docker"
 PUBLISHED_FILE = f"{OUTPUT_DIR}/published.json"
+# Several platforms: the Dockerfile with the builder pinned to the node's platform.
+PINNED_DOCKERFILE = f"{OUTPUT_DIR}/{DOCKERFILE_KEY}"
 # The reporter runs as the operator image's non-root user.
 REPORTER_UID = 65532
 
@@ -141,6 +147,11 @@ def platform_container_name(platform: Platform) -> str:
     return f"{naming.CONTAINER_BUILD}-{platform.slug}"
 
 
+def registry_mirrors(spec: BuildSpec, settings: Settings) -> list[str]:
+    """Docker Hub mirrors: the spec's first, then the operator's."""
+    return list(dict.fromkeys((*spec.builder.registry_mirrors, *settings.registry_mirrors)))
+
+
 def insecure_registries(spec: BuildSpec, settings: Settings) -> list[str]:
     """Registries reached over plain HTTP: the operator's, and the output's if insecure."""
     insecure = list(settings.insecure_registries)
@@ -153,8 +164,9 @@ def kaniko_args(spec: BuildSpec, settings: Settings, platform: Platform | None =
     """Kaniko's flags: with `platform`, one platform's run of a multi-platform build
     (--custom-platform, --no-push, GOOS/GOARCH/GOARM, its own output folder)."""
     context, git_flags = git_context(spec.source.git)
+    dockerfile = f"{DOCKERFILE_DIR}/{DOCKERFILE_KEY}" if platform is None else PINNED_DOCKERFILE
     args = [
-        f"--dockerfile={DOCKERFILE_DIR}/{DOCKERFILE_KEY}",
+        f"--dockerfile={dockerfile}",
         f"--context={context}",
         *git_flags,
     ]
@@ -181,7 +193,7 @@ def kaniko_args(spec: BuildSpec, settings: Settings, platform: Platform | None =
     ]
     if spec.builder.cache.enabled:
         args += ["--cache=true", f"--cache-repo={spec.cache_repo}"]
-    for mirror in dict.fromkeys((*spec.builder.registry_mirrors, *settings.registry_mirrors)):
+    for mirror in registry_mirrors(spec, settings):
         args.append(f"--registry-mirror={mirror}")
     args += [f"--registry-map={mapping}" for mapping in settings.registry_maps]
     if spec.output.insecure:
@@ -320,6 +332,30 @@ def _publish_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
     return container
 
 
+def _pin_builder_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
+    """`goimage-operator pin-builder`: the builder image by the node platform's digest."""
+    spec = plan.spec
+    args = [
+        f"--dockerfile={DOCKERFILE_DIR}/{DOCKERFILE_KEY}",
+        f"--out={PINNED_DOCKERFILE}",
+        f"--image={spec.builder_image}",
+        *(f"--registry-mirror={mirror}" for mirror in registry_mirrors(spec, settings)),
+        *(f"--registry-map={mapping}" for mapping in settings.registry_maps),
+        *(f"--insecure-registry={host}" for host in insecure_registries(spec, settings)),
+    ]
+    container = _publish_container(plan, settings)
+    container.update(
+        name=naming.CONTAINER_PIN_BUILDER,
+        command=["goimage-operator", "pin-builder"],
+        args=args,
+        volumeMounts=[
+            {"name": _VOLUME_DOCKERFILE, "mountPath": DOCKERFILE_DIR, "readOnly": True},
+            *container["volumeMounts"],
+        ],
+    )
+    return container
+
+
 def _init_containers(
     plan: BuildPlan, settings: Settings, placement: PodPlacement
 ) -> list[dict[str, Any]]:
@@ -327,7 +363,7 @@ def _init_containers(
     if not spec.output.multi_platform:
         return [_build_container(plan, settings, placement)]
     builds = [_build_container(plan, settings, placement, p) for p in spec.output.platforms]
-    return [*builds, _publish_container(plan, settings)]
+    return [_pin_builder_container(plan, settings), *builds, _publish_container(plan, settings)]
 
 
 def platform_node_selector(spec: BuildSpec) -> dict[str, str]:

@@ -36,6 +36,8 @@ CONTAINER_BUILD = "build"
 CONTAINER_REPORT = "report"
 # Several platforms: init containers build-<os>-<arch>[-<variant>], then publish.
 CONTAINER_PUBLISH = "publish"
+# ... and before them pin-builder, which pins the builder image to the node's platform.
+CONTAINER_PIN_BUILDER = "pin-builder"
 
 # Job names become a label value on their pods: 63 characters at most.
 _MAX_NAME = 63

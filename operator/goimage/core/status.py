@@ -86,6 +86,8 @@ def _running_init(pod: Mapping[str, Any]) -> str:
 def _building_message(step: str) -> str:
     if step == naming.CONTAINER_PUBLISH:
         return "pushing the platform images and the image index"
+    if step == naming.CONTAINER_PIN_BUILDER:
+        return "resolving the builder image for the build node's platform"
     if step.startswith(f"{naming.CONTAINER_BUILD}-"):
         platform = step.removeprefix(f"{naming.CONTAINER_BUILD}-").replace("-", "/")
         return f"Kaniko is building the image for {platform}"
@@ -154,8 +156,14 @@ def _failed_container(
         )
     if failures.out_of_disk(log_tail):
         return failures.disk_full(log_tail, hint=hint)
-    # Not Kaniko: publish could not push, or report could not read back what was pushed.
-    reason = failures.classify_build_log(log_tail) if _is_build(container) else Reason.PUSH_FAILED
+    if _is_build(container):
+        reason = failures.classify_build_log(log_tail)
+    elif container == naming.CONTAINER_PIN_BUILDER:
+        # No builder image for the node's platform (or the registry refused the lookup).
+        reason = Reason.BUILD_FAILED
+    else:
+        # publish could not push, or report could not read back what was pushed.
+        reason = Reason.PUSH_FAILED
     code = terminated.get("exitCode")
     text = (
         failures.summarize(log_tail, hint=hint) if log_tail.strip() else f"exit code {code}\n{hint}"
