@@ -473,7 +473,7 @@ class TestPlatforms:
         assert "--no-push" in args
         assert not [a for a in args if a.startswith("--destination")]
         assert [a for a in args if a.startswith("--build-arg")] == build_args
-        assert f"--digest-file=/goimage/out/{slug}/digest" in args
+        assert f"--digest-file=/goimage/out/{slug}.digest" in args
         assert f"--oci-layout-path=/goimage/out/{slug}/oci" in args
         # The Dockerfile pin-builder wrote, with the builder for the node's platform.
         assert args[0] == "--dockerfile=/goimage/out/Dockerfile"

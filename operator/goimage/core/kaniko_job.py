@@ -13,10 +13,10 @@ Several platforms: first the init container `pin-builder` (the operator
 image), which writes the Dockerfile with the builder image pinned to the build
 node's platform (see below why); then one Kaniko init container per platform,
 `build-<os>-<arch>[-<variant>]`, in sequence, each with --custom-platform,
---no-push and its own OCI layout and digest file under /goimage/out/<slug>/;
-then the init container
-`publish` (the operator image, `goimage-operator publish`), which pushes each
-platform image and an OCI image index under every tag with `crane` and writes
+--no-push, its own OCI layout /goimage/out/<slug>/oci and digest file
+/goimage/out/<slug>.digest; then the init container `publish` (the operator
+image, `goimage-operator publish`), which pushes each platform image and an
+OCI image index under every tag with `crane` and writes
 /goimage/out/published.json; then `report`, which reads the layouts and that
 file. Why one pod in sequence and not a pod per platform: the layer cache,
 the git clone's credentials and the status stay one build's (one Job, one pod,
@@ -178,7 +178,11 @@ def kaniko_args(spec: BuildSpec, settings: Settings, platform: Platform | None =
     else:
         args += [f"--custom-platform={platform}", "--no-push"]
         args += [f"--build-arg={name}={value}" for name, value in platform.go_env]
-        digest_file = f"{platform_dir(platform)}/digest"
+        # The digest file beside the platform's folder, not in it: Kaniko makes a
+        # missing parent of --digest-file with mode 0700 as root (pkg/executor/push.go
+        # writeDigestFile, both versions), which the non-root steps after it could not
+        # enter; the layout's folders it makes with 0777 less the umask.
+        digest_file = f"{platform_dir(platform)}.digest"
         oci_layout = f"{platform_dir(platform)}/oci"
     args += [
         f"--digest-file={digest_file}",
