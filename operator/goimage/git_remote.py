@@ -22,13 +22,13 @@ from dulwich.client import HTTPUnauthorized, Urllib3HttpGitClient, default_urlli
 from dulwich.errors import GitProtocolError, NotGitRepository
 from dulwich.refs import Ref
 
-from goimage.core.source import HEAD, Resolved, ResolveError, candidate_refs, choose_commit
+from goimage.core.source import HEAD, Resolved, SourceUnavailable, candidate_refs, choose_commit
 
 DEFAULT_TIMEOUT_S = 10.0
 _USERINFO = re.compile(r"^(https?://)[^/@]*@")
 
 
-class GitRemoteError(ResolveError):
+class GitRemoteError(SourceUnavailable):
     """The git server could not be asked, or refused: the message says which (no secrets)."""
 
 

@@ -35,7 +35,7 @@ def resolve_step(
             timeout_s=timeout_s,
         )
     except source.ResolveError as error:
-        message = source.resolve_error_message(str(error))
+        message = source.resolve_error_message(error)
         termination_log.write_text(message)
         return 1, message
     message = source.resolve_message(resolved)

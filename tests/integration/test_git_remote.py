@@ -191,8 +191,9 @@ def test_a_commit_needs_no_request(server: GitServer, repo: Repo) -> None:
 
 
 def test_unknown_revisions_and_repositories(server: GitServer, repo: Repo) -> None:
-    with pytest.raises(ResolveError, match="no branch or tag named 'gone'"):
+    with pytest.raises(ResolveError, match="no branch or tag named 'gone'") as missing:
         git_remote.resolve(url(server), "gone")
+    assert not isinstance(missing.value, source.SourceUnavailable)
     with pytest.raises(ResolveError, match="full 40-character id"):
         git_remote.resolve(url(server), repo.first[:7])
     with pytest.raises(git_remote.GitRemoteError, match="no git repository there"):
@@ -263,7 +264,7 @@ def test_resolve_step_with_the_secrets_env(server: GitServer, repo: Repo, tmp_pa
         env=env | {"GIT_PASSWORD": "n0t-" + PASSWORD}, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert refused.returncode == 1
-    with pytest.raises(ResolveError, match="the credentials were refused"):
+    with pytest.raises(source.SourceUnavailable, match="the credentials were refused"):
         source.parse_resolve_message(log.read_text())
     for text in (ok.stdout, ok.stderr, refused.stdout, refused.stderr, log.read_text()):
         assert PASSWORD not in text
@@ -280,6 +281,13 @@ def test_resolve_step_in_process(server: GitServer, repo: Repo, tmp_path: Path) 
     )
     assert code == 0
     assert source.parse_resolve_message(message) == Resolved(repo.first, "refs/heads/main")
+    with silent_server() as silent:
+        code, message = resolver.resolve_step(
+            url=silent, revision="main", timeout_s=0.5, termination_log=log
+        )
+    assert code == 1
+    with pytest.raises(source.SourceUnavailable, match=r"(?i)timed? ?out"):
+        source.parse_resolve_message(log.read_text())
 
 
 @contextlib.contextmanager

@@ -53,6 +53,11 @@ class ResolveError(ValueError):
     """A revision that names no commit of the repository, or a git server that did not say."""
 
 
+class SourceUnavailable(ResolveError):
+    """The git server could not be asked, or refused the credentials: worth another try
+    later, unlike a revision the repository does not have."""
+
+
 class RevisionKind(enum.Enum):
     HEAD = "head"  # no revision: the repository's default branch
     COMMIT = "commit"  # a full commit id: itself, no network
@@ -337,25 +342,29 @@ def resolve_message(resolved: Resolved) -> str:
     return json.dumps({"commit": resolved.commit, "ref": resolved.ref}, sort_keys=True)
 
 
-def resolve_error_message(error: str) -> str:
-    """The resolve step's termination message when the revision names no commit."""
-    return json.dumps({"error": error[:_MAX_ERROR]})
+def resolve_error_message(error: ResolveError) -> str:
+    """The resolve step's termination message when it found no commit."""
+    unavailable = isinstance(error, SourceUnavailable)
+    return json.dumps({"error": str(error)[:_MAX_ERROR], "unavailable": unavailable})
 
 
 def parse_resolve_message(message: str) -> Resolved:
-    """The commit in a resolve pod's termination message, or ResolveError with its words."""
+    """The commit in a resolve pod's termination message, or ResolveError with its words
+    (SourceUnavailable when git could not say, or the step did not run to its end)."""
     try:
         data = json.loads(message)
     except ValueError:
         data = None
     if not isinstance(data, dict):
+        # A crash: the kubelet's tail of the log (FallbackToLogsOnError), or nothing.
         text = message.strip()[-_MAX_ERROR:] or "the resolve step wrote no result"
-        raise ResolveError(text)
+        raise SourceUnavailable(text)
     if "error" in data:
-        raise ResolveError(str(data["error"]))
+        kind = SourceUnavailable if data.get("unavailable") else ResolveError
+        raise kind(str(data["error"]))
     commit, ref = data.get("commit"), data.get("ref", "")
     if not isinstance(commit, str) or not _COMMIT.match(commit) or not isinstance(ref, str):
-        raise ResolveError(f"the resolve step wrote no commit: {message[:200]!r}")
+        raise SourceUnavailable(f"the resolve step wrote no commit: {message[:200]!r}")
     return Resolved(commit=commit, ref=ref)
 
 
@@ -372,6 +381,6 @@ def resolve_pod_result(pod: Mapping[str, Any]) -> Resolved | ResolveError | None
         except ResolveError as error:
             return error
         if terminated.get("exitCode") != 0:
-            return ResolveError(f"the resolve step exited {terminated.get('exitCode')}")
+            return SourceUnavailable(f"the resolve step exited {terminated.get('exitCode')}")
         return resolved
     return None
