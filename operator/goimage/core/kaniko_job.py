@@ -59,7 +59,9 @@ default ghcr.io/osscontainertools/kaniko v1.28.0):
   DoBuild with opts.CustomPlatform); v1.24.0 has none of them. So the
   Dockerfile declares its own ARG GOOS/GOARCH/GOARM and each platform's
   Kaniko run sets them with --build-arg (ARG values reach RUN's environment:
-  pkg/commands/run.go, BuildArgs.ReplacementEnvs, both versions).
+  pkg/commands/run.go, BuildArgs.ReplacementEnvs, both versions). A RUN's
+  layer-cache key holds them too (pkg/executor/build.go populateCompositeKey,
+  RunCommand.IsArgsEnvsRequiredInCache), so platforms share no compiled layer.
 - `--no-push` still writes --digest-file and --oci-layout-path
   (pkg/executor/push.go DoPush, both versions), which `publish` pushes.
 """
