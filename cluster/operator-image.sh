@@ -6,6 +6,9 @@
 #   - the build context is this checkout's Dockerfile, pyproject.toml, README.md
 #     and operator/, published to the node's git server as goimage-operator.git;
 #   - the Python base is the node's locally made python-base image (BASE_IMAGE);
+#   - crane and oras are compiled in the Dockerfile's oci-tools stage on the
+#     node's golang image (GO_IMAGE), their modules from the node's GOPROXY
+#     (this machine's Go module cache, where `make tools` put them);
 #   - pip installs from a wheelhouse of the operator's dependencies, made here
 #     with this machine's pip and served to the build pod over HTTP
 #     (PIP_NO_INDEX + PIP_FIND_LINKS).
@@ -13,8 +16,8 @@
 #
 # The build is skipped when its inputs are unchanged: the image is also tagged
 # ctx-HASH, HASH being a content hash of everything the build reads (the
-# context's files and executable bits, the Python base's and Kaniko's digests, the
-# wheelhouse's wheels, the build Job below); when the registry already serves
+# context's files and executable bits, the Python base's, golang's and Kaniko's
+# digests, the wheelhouse's wheels, the build Job below); when the registry already serves
 # that tag, its digest is reused (and :dev pointed at it) instead of running
 # Kaniko for about a minute. FORCE_IMAGE_BUILD=1 builds anyway (the build is
 # --reproducible, so an unchanged context gives the same digest again).
@@ -105,6 +108,7 @@ inputs_hash() {
     # The images the build runs and starts from, by digest: a rebuilt
     # python-base keeps its tag.
     crane --insecure digest "${PYTHON_BASE_IMAGE}"
+    crane --insecure digest "${GOLANG_IMAGE}"
     crane --insecure digest "${KANIKO_IMAGE}"
     # The wheels pip installs from.
     (cd "${WHEELHOUSE}" && find . -maxdepth 1 -name '*.whl' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r sha256sum)
@@ -139,6 +143,8 @@ spec:
             - --destination=${IMAGE}
             - --destination=${REPOSITORY}:${TAG}
             - --build-arg=BASE_IMAGE=${PYTHON_BASE_IMAGE}
+            - --build-arg=GO_IMAGE=${GOLANG_IMAGE}
+            - --build-arg=GOPROXY=${GOPROXY_URL}
             - --build-arg=PIP_NO_INDEX=1
             - --build-arg=PIP_FIND_LINKS=http://${GATEWAY}:${WHEEL_PORT}/
             - --build-arg=PIP_TRUSTED_HOST=${GATEWAY}
