@@ -4,13 +4,16 @@ Runs after every init container exited 0 (it is the pod's main container), so
 the OCI layouts describe the pushed images: Kaniko writes its digest file and
 layout from the image it pushed (one platform), and `publish` pushed each
 platform's layout as it is (several), so the manifests here are the
-registry's, byte for byte. Only file I/O: no network, no credentials.
+registry's, byte for byte. What `publish` attached (the SBOM and the
+provenance, in published.json) joins the result when its subject is the
+image (or index) reported. Only file I/O: no network, no credentials.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +77,7 @@ def read_index_result(
     layouts: Sequence[tuple[str, Path]], published_file: Path
 ) -> results.BuildResult:
     """A multi-platform build: each layout's image, checked against what `publish` pushed."""
-    try:
-        published = results.Published.from_json(published_file.read_text())
-    except OSError as error:
-        raise results.ResultError(f"publish wrote no result: {error}") from None
+    published = _published(published_file)
     pushed = dict(published.platforms)
     platforms = []
     for platform, oci_layout in layouts:
@@ -90,7 +90,26 @@ def read_index_result(
         if not _same_platform(built, platform):
             raise results.ResultError(f"{platform}: the image's config says {built}")
         platforms.append(results.PlatformResult(platform, digest, results.manifest_size(manifest)))
-    return results.index_result(published.index_digest, tuple(platforms))
+    return with_artifacts(results.index_result(published.index_digest, tuple(platforms)), published)
+
+
+def _published(published_file: Path) -> results.Published:
+    try:
+        return results.Published.from_json(published_file.read_text())
+    except OSError as error:
+        raise results.ResultError(f"publish wrote no result: {error}") from None
+
+
+def with_artifacts(
+    result: results.BuildResult, published: results.Published
+) -> results.BuildResult:
+    """The result with the SBOM and provenance publish attached to its digest."""
+    for artifact in (published.sbom, published.provenance):
+        if artifact is not None and artifact.subject != result.digest:
+            raise results.ResultError(
+                f"publish attached an artifact to {artifact.subject}, not to {result.digest}"
+            )
+    return replace(result, sbom=published.sbom, provenance=published.provenance)
 
 
 def report(
@@ -109,6 +128,8 @@ def report(
         result = read_index_result(platform_layouts, published_file)
     elif oci_layout is not None and digest_file is not None:
         result = read_result(oci_layout, digest_file)
+        if published_file is not None:
+            result = with_artifacts(result, _published(published_file))
     else:
         raise results.ResultError("give --oci-layout and --digest-file, or --platform")
     message = result.to_message(image)

@@ -11,6 +11,11 @@ pushed under the tags, and `size` is the largest platform image (what
 output.maxSize is held against: each platform must fit). At most eight
 platforms of about 130 bytes each keep the message far below the kubelet's
 4 KiB.
+
+Every build also names the SBOM and the provenance that `publish` attached to
+it (OCI artifacts whose subject is the image, or the index):
+`"sbom": {"digest": "sha256:...", "mediaType": "application/spdx+json"}` and
+`"provenance": {"digest": "sha256:..."}`, about 190 bytes together.
 """
 
 from __future__ import annotations
@@ -42,10 +47,43 @@ class PlatformResult:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """An OCI artifact `publish` attached to the image: its manifest's digest, the media
+    type of its document, and the digest of the manifest it refers to (its subject)."""
+
+    digest: str
+    media_type: str
+    subject: str = ""
+
+    def as_status(self) -> dict[str, str]:
+        return {"digest": self.digest, "mediaType": self.media_type}
+
+    def as_json(self) -> dict[str, str]:
+        return {**self.as_status(), "subject": self.subject}
+
+    @classmethod
+    def from_json(cls, raw: object, what: str) -> Artifact | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise ResultError(f"a bad {what} entry: {str(raw)[:200]!r}")
+        try:
+            return cls(
+                digest=check_digest(str(raw["digest"])),
+                media_type=str(raw.get("mediaType") or ""),
+                subject=check_digest(str(raw["subject"])) if raw.get("subject") else "",
+            )
+        except (KeyError, TypeError) as error:
+            raise ResultError(f"a bad {what} entry ({error!r}): {str(raw)[:200]!r}") from None
+
+
+@dataclass(frozen=True)
 class BuildResult:
     digest: str
     size: int
     platforms: tuple[PlatformResult, ...] = ()
+    sbom: Artifact | None = None
+    provenance: Artifact | None = None
 
     def image(self, repository: str) -> str:
         return f"{repository}@{self.digest}"
@@ -58,6 +96,10 @@ class BuildResult:
         }
         if self.platforms:
             data["platforms"] = [p.as_status() for p in self.platforms]
+        if self.sbom is not None:
+            data["sbom"] = self.sbom.as_status()
+        if self.provenance is not None:
+            data["provenance"] = {"digest": self.provenance.digest}
         return json.dumps(data, sort_keys=True)
 
     def over(self, budget: int) -> tuple[str, ...]:
@@ -67,21 +109,33 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class Published:
-    """What the `publish` step pushed (published.json), which `report` checks against."""
+    """What the `publish` step pushed (published.json), which `report` checks against.
+
+    One platform: Kaniko pushed the image; publish pushed only the SBOM and the
+    provenance, so `index_digest` is "" and `platforms` and `tags` are empty.
+    """
 
     index_digest: str
     platforms: tuple[tuple[str, str], ...]  # (platform, manifest digest), in the spec's order
     tags: tuple[str, ...]
+    sbom: Artifact | None = None
+    provenance: Artifact | None = None
+    # Several platforms: each platform image's own SBOM, (platform, artifact).
+    platform_sboms: tuple[tuple[str, Artifact], ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "index": self.index_digest,
-                "platforms": [{"platform": p, "digest": d} for p, d in self.platforms],
-                "tags": list(self.tags),
-            },
-            sort_keys=True,
-        )
+        data: dict[str, Any] = {
+            "index": self.index_digest or None,
+            "platforms": [{"platform": p, "digest": d} for p, d in self.platforms],
+            "tags": list(self.tags),
+        }
+        if self.sbom is not None:
+            data["sbom"] = self.sbom.as_json()
+        if self.provenance is not None:
+            data["provenance"] = self.provenance.as_json()
+        if self.platform_sboms:
+            data["platformSboms"] = [{"platform": p, **a.as_json()} for p, a in self.platform_sboms]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Published:
@@ -89,13 +143,23 @@ class Published:
             data = json.loads(text)
             platforms = tuple((str(p["platform"]), str(p["digest"])) for p in data["platforms"])
             tags = tuple(str(tag) for tag in data["tags"])
-            index = str(data["index"])
-        except (ValueError, KeyError, TypeError) as error:
+            index = str(data.get("index") or "")
+            raw_sboms = data.get("platformSboms") or []
+            platform_sboms = [(str(p["platform"]), p) for p in raw_sboms]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ResultError(f"publish wrote no usable result: {error!r}") from None
+        sboms = []
+        for platform, raw in platform_sboms:
+            artifact = Artifact.from_json(raw, "platform SBOM")
+            if artifact is not None:
+                sboms.append((platform, artifact))
         return cls(
-            index_digest=check_digest(index),
+            index_digest=check_digest(index) if index else "",
             platforms=tuple((p, check_digest(d)) for p, d in platforms),
             tags=tags,
+            sbom=Artifact.from_json(data.get("sbom"), "SBOM"),
+            provenance=Artifact.from_json(data.get("provenance"), "provenance"),
+            platform_sboms=tuple(sboms),
         )
 
 
@@ -136,7 +200,11 @@ def parse_result(message: str) -> BuildResult:
         raise ResultError(f"report step wrote no result ({error!r}): {message[:200]!r}") from None
     _check_size(size)
     return BuildResult(
-        digest=check_digest(str(digest)), size=size, platforms=_platforms(data.get("platforms"))
+        digest=check_digest(str(digest)),
+        size=size,
+        platforms=_platforms(data.get("platforms")),
+        sbom=Artifact.from_json(data.get("sbom"), "SBOM"),
+        provenance=Artifact.from_json(data.get("provenance"), "provenance"),
     )
 
 
