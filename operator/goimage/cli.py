@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from goimage.core import results
+
+if TYPE_CHECKING:
+    from goimage import publisher as publisher_types
 
 
 def _platform_layout(value: str) -> tuple[str, Path]:
@@ -36,16 +40,55 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _supply_chain(args: argparse.Namespace) -> publisher_types.SupplyChain | None:
+    """The SBOM's and provenance's inputs from publish's flags (None: no --spec given)."""
+    import json
+    import os
+    from importlib.metadata import version
+
+    from goimage import publisher
+
+    if not args.spec:
+        return None
+    namespace, name, build = [*args.build.split("/", 2), "", ""][:3]
+    try:
+        spec = json.loads(Path(args.spec).read_text())
+        pinned = Path(args.builder_digest_file).read_text() if args.builder_digest_file else ""
+    except (OSError, ValueError) as error:
+        raise results.ResultError(f"publish's inputs: {error}") from None
+    builder_digest = results.check_digest(pinned) if pinned else ""
+    config = Path(os.environ.get("DOCKER_CONFIG", "/nonexistent")) / "config.json"
+    work = Path(args.artifacts_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    return publisher.SupplyChain(
+        spec=spec,
+        namespace=namespace,
+        name=name,
+        build=build,
+        operator_version=version("goimage-operator"),
+        commit=args.commit,
+        builder_digest=builder_digest,
+        kaniko_image=args.kaniko_image,
+        registry_mirrors=tuple(args.registry_mirror),
+        registry_maps=tuple(args.registry_map),
+        work=work,
+        registry_config=config if config.is_file() else None,
+    )
+
+
 def _publish(args: argparse.Namespace) -> int:
     from goimage import publisher
 
     try:
         published = publisher.publish(
             layouts=[publisher.PlatformLayout(p, path) for p, path in args.platform],
+            oci_layout=Path(args.oci_layout) if args.oci_layout else None,
+            digest_file=Path(args.digest_file) if args.digest_file else None,
             repository=args.image,
             tags=args.tag,
             insecure_registries=args.insecure_registry,
             out=Path(args.out),
+            supply_chain=_supply_chain(args),
         )
     except results.ResultError as error:
         print(f"publish: {error}", file=sys.stderr)
@@ -69,6 +112,7 @@ def _pin_builder(args: argparse.Namespace) -> int:
             mirrors=args.registry_mirror,
             registry_maps=args.registry_map,
             insecure_registries=args.insecure_registry,
+            digest_out=Path(args.digest_out) if args.digest_out else None,
         )
     except results.ResultError as error:
         print(f"pin-builder: {error}", file=sys.stderr)
@@ -128,19 +172,33 @@ def main(argv: list[str] | None = None) -> int:
     report.set_defaults(handler=_report)
 
     publish = commands.add_parser(
-        "publish", help="the multi-platform build pod's step that pushes the images and the index"
+        "publish",
+        help="the build pod's step that pushes the platform images and the index (several "
+        "platforms) and attaches the SBOM and the provenance (every build)",
     )
     publish.add_argument(
         "--platform",
         action="append",
-        required=True,
+        default=[],
         type=_platform_layout,
-        help="PLATFORM=OCI_LAYOUT, one per platform, in the index's order",
+        help="several platforms: PLATFORM=OCI_LAYOUT, one per platform, in the index's order",
     )
+    publish.add_argument("--oci-layout", help="one platform: Kaniko's OCI layout")
+    publish.add_argument("--digest-file", help="one platform: Kaniko's digest file")
     publish.add_argument("--image", required=True, help="the repository to push to")
-    publish.add_argument("--tag", action="append", required=True, help="a tag (repeat)")
+    publish.add_argument("--tag", action="append", default=[], help="several platforms: a tag")
     publish.add_argument(
         "--insecure-registry", action="append", default=[], help="plain-HTTP registry (repeat)"
+    )
+    publish.add_argument("--registry-mirror", action="append", default=[], help="as Kaniko's")
+    publish.add_argument("--registry-map", action="append", default=[], help="as Kaniko's")
+    publish.add_argument("--spec", default="", help="the GoImageBuild's spec (JSON file)")
+    publish.add_argument("--build", default="", help="NAMESPACE/NAME/BUILD_ID")
+    publish.add_argument("--commit", default="", help="the full commit built (if pinned)")
+    publish.add_argument("--builder-digest-file", default="", help="what pin-builder pinned")
+    publish.add_argument("--kaniko-image", default="", help="the Kaniko image that built")
+    publish.add_argument(
+        "--artifacts-dir", default="artifacts", help="where to write the documents"
     )
     publish.add_argument("--out", required=True, help="where to write what was pushed (JSON)")
     publish.set_defaults(handler=_publish)
@@ -151,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     pin.add_argument("--dockerfile", required=True, help="the rendered Dockerfile")
     pin.add_argument("--out", required=True, help="where to write the pinned Dockerfile")
+    pin.add_argument("--digest-out", default="", help="where to write the pinned digest")
     pin.add_argument("--image", required=True, help="the builder image the Dockerfile names")
     pin.add_argument("--platform", default="", help="default: this machine's (uname -m)")
     pin.add_argument("--registry-mirror", action="append", default=[], help="as Kaniko's")
