@@ -183,3 +183,49 @@ class TestPinBuilder:
     def test_no_builder_stage(self) -> None:
         with pytest.raises(results.ResultError, match="no builder stage"):
             publisher.pinned_dockerfile("FROM scratch\n", "golang:1.26", ARM64)
+
+
+# --- SBOM and provenance: the pure parts -------------------------------------------------------
+
+
+def test_attach_argv_pins_the_created_time_and_speaks_plain_http_to_insecure_registries() -> None:
+    argv = publisher.attach_argv(
+        "localhost:5000/team/app@sha256:" + "a" * 64,
+        "application/spdx+json",
+        "sbom.spdx.json",
+        ["localhost:5000"],
+        Path("/kaniko/.docker/config.json"),
+    )
+    assert argv == [
+        "oras",
+        "attach",
+        "--artifact-type=application/spdx+json",
+        "--annotation=org.opencontainers.image.created=1970-01-01T00:00:00Z",
+        "--format=json",
+        "--plain-http",
+        "--registry-config=/kaniko/.docker/config.json",
+        "localhost:5000/team/app@sha256:" + "a" * 64,
+        "sbom.spdx.json:application/spdx+json",
+    ]
+    assert "--plain-http" not in publisher.attach_argv("ghcr.io/a/b@x", "t", "f")
+
+
+def _config(diff_ids: list[str], history: list[dict[str, str]]) -> dict[str, object]:
+    return {"rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
+
+
+def test_base_leads_by_layers_or_by_history_with_times_zeroed() -> None:
+    base = _config(["sha256:1"], [{"created": "2025-01-01T00:00:00Z", "created_by": "ADD x /"}])
+    same_layers = _config(["sha256:1", "sha256:2"], [])
+    rewritten = _config(
+        ["sha256:9", "sha256:2"],
+        [{"created": "0001-01-01T00:00:00Z", "created_by": "ADD x /"}, {"created_by": "COPY"}],
+    )
+    other = _config(["sha256:9", "sha256:2"], [{"created_by": "ADD y /"}, {"created_by": "COPY"}])
+    assert publisher.base_leads(base, same_layers)
+    assert publisher.base_leads(base, rewritten)
+    assert not publisher.base_leads(base, other)
+    assert not publisher.base_leads(base, _config([], []))
+    assert not publisher.base_leads(
+        _config(["sha256:1"], []), _config(["sha256:9", "sha256:2"], [])
+    )
