@@ -6,26 +6,79 @@ index to the handlers that declare a keyword parameter of its function's name
 (`build_jobs: kopf.Index[...]`). kopf fills every
 index from its initial listing before any handler runs, so a restarted
 operator sees the Jobs it made before it decides whether to make one.
+
+Each index keeps only what the handlers read of an object (issue 13: memory
+per build): no managedFields, no annotations but the operator's own (kopf's
+diffbase and kubectl's last-applied configuration repeat the whole spec), and
+of a Job's pod template only what `status_update.pod_fingerprint` compares.
+`tests/unit/test_indexes.py` checks that the core derives the same status from
+the kept parts as from the whole objects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kopf
+from kopf._cogs.aiokits import aiotoggles
 
 from goimage.core import build_queue, naming, policy, status_update
 
 MANAGED = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY}
+# A build's Jobs and Pods; a resolve Job (a private repository's commit) is none of them.
+BUILD = MANAGED | {naming.LABEL_COMPONENT: naming.COMPONENT_BUILD}
+RESOLVE = MANAGED | {naming.LABEL_COMPONENT: naming.COMPONENT_RESOLVE}
+
+
+_OWN_ANNOTATION = f"{naming.GROUP}/"
+# What pod_fingerprint reads of a pod template (the rest of a Job's template is not kept).
+_TEMPLATE_CONTAINER_KEYS = ("name", "image", "command", "args", "env", "volumeMounts")
+
+
+def kept_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """An object's metadata as the indexes keep it: no managedFields (half of an object),
+    and of the annotations only the operator's own (`goimage.dev/...`)."""
+    kept = {key: value for key, value in metadata.items() if key != "managedFields"}
+    annotations = metadata.get("annotations")
+    if annotations:
+        own = {k: v for k, v in annotations.items() if k.startswith(_OWN_ANNOTATION)}
+        kept["annotations"] = own
+    return copy.deepcopy(kept)
+
+
+def kept_pod_template(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a pod spec that `status_update.pod_fingerprint` compares, and no more."""
+
+    def containers(items: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        return [
+            {k: copy.deepcopy(c[k]) for k in _TEMPLATE_CONTAINER_KEYS if k in c}
+            for c in items or ()
+        ]
+
+    kept: dict[str, Any] = {"containers": containers(spec.get("containers"))}
+    if spec.get("initContainers"):
+        kept["initContainers"] = containers(spec.get("initContainers"))
+    if "volumes" in spec:
+        kept["volumes"] = copy.deepcopy(spec["volumes"])
+    return kept
+
+
+def kept_job_spec(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A Job's spec as the index keeps it: all but its pod template, of which only
+    what the pod fingerprint compares."""
+    spec = spec or {}
+    kept = {key: copy.deepcopy(value) for key, value in spec.items() if key != "template"}
+    template = (spec.get("template") or {}).get("spec") or {}
+    kept["template"] = {"spec": kept_pod_template(template)}
+    return kept
 
 
 def _snapshot(body: kopf.Body, *fields: str) -> dict[str, Any]:
     # Bodies are live views; an index must keep the state as of this event.
-    # Without managedFields, which no handler reads: they are half of an object,
-    # and copying them was most of the index's time and memory.
-    metadata = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
-    return {"metadata": copy.deepcopy(metadata)} | {
+    return {"metadata": kept_metadata(body["metadata"])} | {
         name: copy.deepcopy(body.get(name)) for name in fields
     }
 
@@ -36,18 +89,19 @@ def goimagebuilds(*, namespace: str | None, uid: str, body: kopf.Body, **_: Any)
     return {(namespace, uid): _snapshot(body, "status")}
 
 
-@kopf.index("batch", "v1", "jobs", labels=MANAGED)
+@kopf.index("batch", "v1", "jobs", labels=BUILD)
 def build_jobs(
     *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     """(namespace, owner uid) -> the owner's Jobs."""
-    return {(namespace, labels.get(naming.LABEL_BUILD_UID)): _snapshot(body, "spec", "status")}
+    job = _snapshot(body, "status") | {"spec": kept_job_spec(body.get("spec"))}
+    return {(namespace, labels.get(naming.LABEL_BUILD_UID)): job}
 
 
 @kopf.index(
     "v1",
     "pods",
-    labels=MANAGED,
+    labels=BUILD,
     when=lambda meta, **_: naming.controller_uid(meta) is not None,
 )
 def build_pods(*, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
@@ -88,3 +142,63 @@ def queued_builds(
 ) -> dict[Any, Any]:
     """namespace -> its builds that wait for a slot (maxConcurrentBuilds)."""
     return {namespace: build_queue.Waiting(name, str(status["queuedSince"]))}
+
+
+# --- kopf's wait for its indexes, made linear ---------------------------------------------------
+#
+# At start, kopf holds every object's handlers until every object of every
+# indexed kind is indexed: one toggle per object in one ToggleSet, and each
+# toggle made or dropped wakes every worker already waiting (notify_all). With
+# N objects that is about N² wake-ups on the event loop: 36 CPU s for 3,000
+# objects (1,000 builds, their Jobs and Pods), an hour for 30,000. Waking the
+# waiters only when the set's state changes is enough for every waiter: a
+# ToggleSet's wait_for depends on that state alone, and a member Toggle's own
+# wait_for on its own state, which making or dropping another never changes.
+
+
+def _flipped(toggles: aiotoggles.ToggleSet, was_on: bool) -> None:
+    if toggles.is_on() != was_on:
+        toggles._condition.notify_all()
+
+
+async def _make_toggle(
+    self: aiotoggles.ToggleSet, __val: bool = False, *, name: str | None = None
+) -> aiotoggles.Toggle:
+    toggle = aiotoggles.Toggle(__val, name=name, condition=self._condition)
+    async with self._condition:
+        was_on = self.is_on()
+        self._toggles.add(toggle)
+        _flipped(self, was_on)
+    return toggle
+
+
+async def _drop_toggle(self: aiotoggles.ToggleSet, toggle: aiotoggles.Toggle) -> None:
+    async with self._condition:
+        was_on = self.is_on()
+        self._toggles.discard(toggle)
+        _flipped(self, was_on)
+
+
+async def _drop_toggles(self: aiotoggles.ToggleSet, toggles: Iterable[aiotoggles.Toggle]) -> None:
+    async with self._condition:
+        was_on = self.is_on()
+        self._toggles.difference_update(toggles)
+        _flipped(self, was_on)
+
+
+def linear_toggle_sets() -> bool:
+    """Patch kopf's ToggleSet to wake its waiters only when its state changes; False
+    (kopf left alone) if this kopf's ToggleSet is not the one this was written for."""
+    probe = aiotoggles.ToggleSet(all)
+    expected = ("_condition", "_toggles", "_fn")
+    if not all(hasattr(probe, name) for name in expected) or not isinstance(
+        probe._condition, asyncio.Condition
+    ):
+        return False
+    aiotoggles.ToggleSet.make_toggle = _make_toggle  # type: ignore[method-assign]
+    aiotoggles.ToggleSet.drop_toggle = _drop_toggle  # type: ignore[method-assign]
+    aiotoggles.ToggleSet.drop_toggles = _drop_toggles  # type: ignore[method-assign]
+    return True
+
+
+LINEAR_TOGGLE_SETS = linear_toggle_sets()
