@@ -14,6 +14,9 @@ from testkit.operator_process import OperatorProcess
 
 REPOSITORY = "registry.invalid/team/hello"
 DIGEST = "sha256:" + "ab" * 32
+# The revision of every build here: a full commit, which the operator builds without
+# asking git (git.invalid answers nothing); tests of resolving have a git server of their own.
+COMMIT = "c0ffee" + "0" * 34
 WAIT_S = 60
 
 
@@ -23,7 +26,7 @@ def build(name: str, **spec: Any) -> dict[str, Any]:
         "kind": "GoImageBuild",
         "metadata": {"name": name},
         "spec": {
-            "source": {"git": {"url": "https://git.invalid/team/hello.git", "revision": "main"}},
+            "source": {"git": {"url": "https://git.invalid/team/hello.git", "revision": COMMIT}},
             "go": {"package": "./cmd/hello"},
             "output": {"image": REPOSITORY, "tags": ["latest", "v1"]},
         },

@@ -235,6 +235,15 @@ ROWS: tuple[InvalidSpec, ...] = (
     ),
     _R("labels-list", {"runtime.labels": ["a"]}, "spec.runtime.labels"),
     _R("revision-newline", {"source.git.revision": "main\nx"}, "spec.source.git.revision"),
+    # source.git.poll: a Go duration of at least 30s, never with a commit revision
+    _R("poll-too-short", {"source.git.poll": "10s"}, "spec.source.git.poll", phrase="30s"),
+    _R("poll-not-a-duration", {"source.git.poll": "5 minutes"}, "spec.source.git.poll"),
+    _R(
+        "poll-a-commit",
+        {"source.git.revision": "4f1c" * 10, "source.git.poll": "5m"},
+        "spec.source.git.poll",
+        phrase="a commit never moves",
+    ),
     # environment variable names
     _R(
         "env-digit",

@@ -12,6 +12,7 @@ import time
 
 from testkit import kubelet_standin as kubelet
 from testkit.builds import (
+    COMMIT,
     DIGEST,
     REPOSITORY,
     apply,
@@ -51,8 +52,10 @@ def test_apply_creates_configmap_and_job_owned_by_the_build(
         assert ref["controller"] is True
 
     args = job["spec"]["template"]["spec"]["initContainers"][0]["args"]
-    assert "--context=git://git.invalid/team/hello.git" in args
-    assert "--git=branch=main" in args
+    # The commit pinned in Kaniko's context, and recorded on the Job.
+    assert f"--context=git://git.invalid/team/hello.git#{COMMIT}" in args
+    assert not [arg for arg in args if arg.startswith("--git=")]
+    assert job["metadata"]["annotations"]["goimage.dev/commit"] == COMMIT
     assert f"--destination={REPOSITORY}:latest" in args
     assert f"--destination={REPOSITORY}:v1" in args
     assert "--reproducible" in args

@@ -36,8 +36,8 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def render(values: dict[str, Any] | None = None) -> str:
-    return dockerfile.render_dockerfile(parse(values), resource=RESOURCE)
+def render(values: dict[str, Any] | None = None, commit: str = factories.COMMIT) -> str:
+    return dockerfile.render_dockerfile(parse(values), resource=RESOURCE, commit=commit)
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -193,7 +193,13 @@ class TestShape:
         # USER before ENTRYPOINT and CMD: the last word on who runs the process.
         keywords = [keyword for keyword, _ in runtime]
         assert keywords.index("USER") < keywords.index("ENTRYPOINT")
-        assert keywords[-1] in ("ENTRYPOINT", "CMD")
+        # Then only the source's labels, the commit's last: a new commit changes no
+        # earlier instruction (and so no cache key of a layer).
+        assert keywords[-3] in ("ENTRYPOINT", "CMD")
+        assert runtime[-2:] == [
+            ("LABEL", f'"org.opencontainers.image.source"="{spec.source.git.url}"'),
+            ("LABEL", f'"org.opencontainers.image.revision"="{factories.COMMIT}"'),
+        ]
 
     def test_oci_labels_name_the_source(self, name: str) -> None:
         spec = parse(CASES[name])
@@ -286,22 +292,35 @@ class TestDetails:
         cmd = [json.loads(rest) for keyword, rest in runtime if keyword == "CMD"]
         assert cmd == [["serve", "--listen=:8080"]]
 
-    def test_labels_add_revision_for_a_commit_and_users_win(self) -> None:
+    def test_labels_add_revision_for_the_commit_and_users_win_but_for_the_source(
+        self,
+    ) -> None:
         spec = parse(
             {
-                "source.git.revision": factories.COMMIT,
-                "runtime.labels": {"org.opencontainers.image.title": "Git Back"},
+                "source.git.revision": "main",
+                "runtime.labels": {
+                    "org.opencontainers.image.title": "Git Back",
+                    "org.opencontainers.image.revision": "not-the-commit",
+                },
             }
         )
-        assert dockerfile.oci_labels(spec) == [
-            ("org.opencontainers.image.revision", factories.COMMIT),
+        assert dockerfile.oci_labels(spec) == [("org.opencontainers.image.title", "Git Back")]
+        assert dockerfile.source_labels(spec, factories.COMMIT) == [
             ("org.opencontainers.image.source", factories.GIT_URL),
-            ("org.opencontainers.image.title", "Git Back"),
+            ("org.opencontainers.image.revision", factories.COMMIT),
         ]
+        text = dockerfile.render_dockerfile(spec, resource=RESOURCE, commit=factories.COMMIT)
+        assert "not-the-commit" not in text
 
-    def test_no_revision_label_for_a_branch(self) -> None:
-        labels = dict(dockerfile.oci_labels(parse({"source.git.revision": "main"})))
+    def test_no_revision_label_without_a_commit(self) -> None:
+        labels = dict(dockerfile.source_labels(parse({"source.git.revision": "main"}), ""))
         assert "org.opencontainers.image.revision" not in labels
+
+    def test_a_new_commit_changes_only_the_last_line(self) -> None:
+        other = "0" * 40
+        before, after = render().splitlines(), render(commit=other).splitlines()
+        assert before[:-1] == after[:-1]
+        assert after[-1] == f'LABEL "org.opencontainers.image.revision"="{other}"'
 
     def test_no_cmd_expose_without_args_ports(self) -> None:
         keywords = [keyword for keyword, _ in instructions(render())]

@@ -15,6 +15,7 @@ from tests.unit.factories import COMMIT, IMAGE
 from goimage.core import kaniko_job, naming
 from goimage.core.plan import BuildPlan, plan_build
 from goimage.core.settings import Settings
+from goimage.core.source import Resolved
 
 SETTINGS = Settings()
 
@@ -37,8 +38,9 @@ def pod_spec(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_container(job: dict[str, Any]) -> dict[str, Any]:
-    (container,) = pod_spec(job)["initContainers"]
-    assert container["name"] == "build"
+    # One platform: Kaniko's `build`, then `publish` (the SBOM and the provenance).
+    container, publish = pod_spec(job)["initContainers"]
+    assert (container["name"], publish["name"]) == ("build", "publish")
     return container  # type: ignore[no-any-return]
 
 
@@ -56,9 +58,14 @@ def env_of(job: dict[str, Any]) -> dict[str, Any]:
     return {item["name"]: item for item in build_container(job)["env"]}
 
 
+# The commit the operator resolved for the golden Jobs' revision (main).
+RESOLVED = Resolved(commit=COMMIT, ref="refs/heads/main")
+
+
 class TestGolden:
     def test_default_job(self, golden: Golden) -> None:
-        golden("job/default.yaml", yaml.safe_dump(job_for(), sort_keys=True))
+        job = kaniko_job.build_kaniko_job(factories.plan().with_source(RESOLVED), SETTINGS)
+        golden("job/default.yaml", yaml.safe_dump(job, sort_keys=True))
 
     def test_full_job(self, golden: Golden) -> None:
         settings = Settings(
@@ -68,7 +75,7 @@ class TestGolden:
             registry_maps=("ghcr.io=ghcr-mirror.example.com",),
             insecure_registries=("mirror.example.com",),
         )
-        job = kaniko_job.build_kaniko_job(full_plan(), settings)
+        job = kaniko_job.build_kaniko_job(full_plan().with_source(RESOLVED), settings)
         golden("job/full.yaml", yaml.safe_dump(job, sort_keys=True))
 
 
@@ -112,6 +119,39 @@ class TestRevisions:
         assert [a for a in args if a.startswith("--git=")] == flags
         assert len([a for a in args if a.startswith("--context=")]) == 1
 
+    @pytest.mark.parametrize(
+        ("resolved", "fragment"),
+        [
+            # Kaniko's #<commit> alone clones the default branch only: the ref comes first.
+            pytest.param(
+                Resolved(COMMIT, "refs/heads/release"), f"#refs/heads/release#{COMMIT}", id="branch"
+            ),
+            pytest.param(Resolved(COMMIT, "refs/tags/v1"), f"#refs/tags/v1#{COMMIT}", id="tag"),
+            pytest.param(Resolved(COMMIT), f"#{COMMIT}", id="commit"),
+        ],
+    )
+    def test_a_resolved_commit_is_pinned_in_the_context(
+        self, resolved: Resolved, fragment: str
+    ) -> None:
+        plan = factories.plan({"source.git.revision": "release"}).with_source(resolved)
+        job = kaniko_job.build_kaniko_job(plan, SETTINGS)
+        args = build_container(job)["args"]
+        assert f"--context=git://github.com/flarexes/gitback.git{fragment}" in args
+        assert not [a for a in args if a.startswith("--git=")]
+
+    def test_the_job_records_its_source(self) -> None:
+        plan = factories.plan({"source.git.revision": "main"}).with_source(RESOLVED)
+        annotations = kaniko_job.build_kaniko_job(plan, SETTINGS)["metadata"]["annotations"]
+        assert annotations[naming.ANNOTATION_COMMIT] == COMMIT
+        assert annotations[naming.ANNOTATION_REVISION] == "main"
+        assert annotations[naming.ANNOTATION_SOURCE_URL] == factories.GIT_URL
+
+    def test_a_commit_revision_is_its_own_resolution(self) -> None:
+        plan = factories.plan({"source.git.revision": COMMIT})
+        assert plan.source == Resolved(COMMIT)
+        annotations = kaniko_job.build_kaniko_job(plan, SETTINGS)["metadata"]["annotations"]
+        assert annotations[naming.ANNOTATION_COMMIT] == COMMIT
+
     def test_short_hex_is_a_branch_not_a_commit(self) -> None:
         args = args_of({"source.git.revision": "4f1c2b3"})
         assert "--git=branch=4f1c2b3" in args
@@ -146,6 +186,7 @@ class TestOutput:
         assert report_container(job)["args"] == [
             "--oci-layout=/goimage/out/oci",
             "--digest-file=/goimage/out/digest",
+            "--published=/goimage/out/published.json",
             f"--image={IMAGE}",
         ]
         assert report_container(job)["command"] == ["goimage-operator", "report"]
@@ -434,7 +475,8 @@ class TestPlatforms:
         raw["output"]["insecure"] = True
         raw["output"]["platforms"] = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
         raw["builder"]["nodeSelector"] = {"pool": "builds"}
-        job = kaniko_job.build_kaniko_job(plan_build(factories.body(raw)), SETTINGS)
+        plan = plan_build(factories.body(raw)).with_source(RESOLVED)
+        job = kaniko_job.build_kaniko_job(plan, SETTINGS)
         golden("job/multi-platform.yaml", yaml.safe_dump(job, sort_keys=True))
 
     def test_one_kaniko_per_platform_in_order_then_publish(self) -> None:
@@ -484,7 +526,8 @@ class TestPlatforms:
     def test_one_platform_keeps_the_single_pushing_build(self) -> None:
         for platforms in (["linux/amd64"], ["linux/arm64"]):
             job = job_for({"output.platforms": platforms})
-            assert [c["name"] for c in init_containers(job)] == ["build"]
+            # publish attaches the SBOM and the provenance to what Kaniko pushed.
+            assert [c["name"] for c in init_containers(job)] == ["build", "publish"]
             args = build_container(job)["args"]
             assert f"--destination={IMAGE}:latest" in args
             assert not [a for a in args if a.startswith(("--custom-platform", "--build-arg"))]
@@ -510,11 +553,16 @@ class TestPlatforms:
         assert publish["args"] == [
             "--platform=linux/amd64=/goimage/out/linux-amd64/oci",
             "--platform=linux/arm64=/goimage/out/linux-arm64/oci",
-            "--image=localhost:5000/team/app",
             "--tag=v1",
             "--tag=latest",
+            "--builder-digest-file=/goimage/out/builder.digest",
+            "--image=localhost:5000/team/app",
             "--insecure-registry=mirror.example.com",
             "--insecure-registry=localhost:5000",
+            "--spec=/goimage/dockerfile/spec.json",
+            "--build=team-a/gitback/3",
+            f"--kaniko-image={settings.kaniko_image}",
+            "--artifacts-dir=/goimage/out/artifacts",
             "--out=/goimage/out/published.json",
         ]
         assert publish["env"] == [{"name": "DOCKER_CONFIG", "value": "/kaniko/.docker"}]
@@ -531,7 +579,11 @@ class TestPlatforms:
     def test_publish_without_a_push_secret_has_no_docker_config(self) -> None:
         publish = named(job_for({"output.platforms": TWO}), "publish")
         assert "env" not in publish
-        assert [m["name"] for m in publish["volumeMounts"]] == ["goimage-output"]
+        # The ConfigMap's spec.json, for the provenance; the output folder.
+        assert [m["name"] for m in publish["volumeMounts"]] == [
+            "goimage-dockerfile",
+            "goimage-output",
+        ]
 
     def test_publish_is_locked_down_like_report(self) -> None:
         job = job_for({"output.platforms": TWO})
@@ -610,6 +662,7 @@ class TestPinBuilder:
         assert pin["args"] == [
             "--dockerfile=/goimage/dockerfile/Dockerfile",
             "--out=/goimage/out/Dockerfile",
+            "--digest-out=/goimage/out/builder.digest",
             "--image=golang:1.26",
             "--registry-mirror=spec-mirror.example.com",
             "--registry-mirror=mirror.example.com",
@@ -618,7 +671,7 @@ class TestPinBuilder:
         ]
         # Kaniko's pulls and pin-builder's lookups go the same ways.
         kaniko = named(job, "build-linux-amd64")["args"]
-        for flag in pin["args"][3:]:
+        for flag in pin["args"][4:]:
             assert flag in kaniko
         assert {m["name"] for m in pin["volumeMounts"]} == {
             "goimage-dockerfile",

@@ -806,7 +806,7 @@ class TestPlatforms:
                     "build-linux-arm64": terminated(0, "Completed"),
                     "publish": running(),
                 },
-                "pushing the platform images and the image index",
+                "pushing the platform images and the image index, the SBOMs and the provenance",
                 id="publish",
             ),
         ],

@@ -38,6 +38,9 @@ class Reason(enum.StrEnum):
     QUEUED = "Queued"
     # Pending: the API server refused the build's Job or pod for a ResourceQuota.
     WAITING_FOR_QUOTA = "WaitingForQuota"
+    # Pending: git could not be asked which commit to build (down, timed out,
+    # credentials refused); tried again with a growing delay.
+    SOURCE_UNAVAILABLE = "SourceUnavailable"
     # Failed, not by the build's own doing: a rebuild is likely to succeed.
     BUILD_POD_DELETED = "BuildPodDeleted"
     BUILD_POD_EVICTED = "BuildPodEvicted"

@@ -39,20 +39,40 @@ _ENV.filters["dq"] = _double_quoted
 _ENV.filters["tojson"] = _tojson
 
 
+SOURCE_LABEL = "org.opencontainers.image.source"
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
 def oci_labels(spec: specs.BuildSpec) -> list[tuple[str, str]]:
-    """OCI labels: where the image came from, then the user's own (which win)."""
-    labels = {
-        "org.opencontainers.image.source": spec.source.git.url,
-        "org.opencontainers.image.title": spec.binary_name,
-    }
-    if spec.source.git.is_commit:
-        labels["org.opencontainers.image.revision"] = spec.source.git.revision
+    """OCI labels of the runtime stage's body: the title, then the user's own (which win).
+
+    The source and the revision come last (`source_labels`), as their own LABEL.
+    """
+    labels = {"org.opencontainers.image.title": spec.binary_name}
     labels.update(dict(spec.runtime.labels))
+    labels.pop(SOURCE_LABEL, None)
+    labels.pop(REVISION_LABEL, None)
     return sorted(labels.items())
 
 
-def render_dockerfile(spec: specs.BuildSpec, *, resource: str) -> str:
-    """The Dockerfile for `spec`; `resource` (namespace/name) only goes into a comment.
+def source_labels(spec: specs.BuildSpec, commit: str) -> list[tuple[str, str]]:
+    """Where the image came from: the repository and the commit built.
+
+    The runtime stage's last instruction: a new commit changes this LABEL only,
+    so every layer before it keeps its cache key, and the same commit gives the
+    same Dockerfile (and digest). A user's label of the same name gives way: the
+    commit is what was built, whatever a spec says. Without a commit (a caller
+    that has not resolved one) the revision label is left out.
+    """
+    labels = [(SOURCE_LABEL, spec.source.git.url)]
+    if commit:
+        labels.append((REVISION_LABEL, commit))
+    return labels
+
+
+def render_dockerfile(spec: specs.BuildSpec, *, resource: str, commit: str = "") -> str:
+    """The Dockerfile for `spec` building `commit`; `resource` (namespace/name) only goes
+    into a comment.
 
     One Dockerfile serves every platform of a build. With one platform it is
     the native build it has always been (the pod runs on a node of that
@@ -73,5 +93,6 @@ def render_dockerfile(spec: specs.BuildSpec, *, resource: str) -> str:
         uid=uid,
         gid=gid or uid,
         labels=oci_labels(spec),
+        source_labels=source_labels(spec, commit),
         cross=spec.output.multi_platform,
     )

@@ -1,13 +1,16 @@
 """The Kaniko Job of one build.
 
-One platform (the default): the pod has two steps. The init container `build`
-is Kaniko: it clones the git context, builds the Dockerfile mounted from the
-ConfigMap, pushes every tag, and writes the image (digest file, OCI layout)
-into a shared emptyDir. The container `report` then reads that output and
-writes the digest and size as its termination message, which is all the
-operator reads: it never talks to the registry or to git, and never reads a
-Secret. Credentials reach Kaniko as a mounted docker config and as env vars
-from secretKeyRefs.
+One platform (the default): the pod has three steps. The init container
+`build` is Kaniko: it clones the git context, builds the Dockerfile mounted
+from the ConfigMap, pushes every tag, and writes the image (digest file, OCI
+layout) into a shared emptyDir. The init container `publish` (the operator
+image, `goimage-operator publish`) attaches the SBOM and the provenance to
+the pushed image as OCI artifacts (oras) and writes
+/goimage/out/published.json. The container `report` then reads that output
+and writes the digest, size, SBOM and provenance as its termination message,
+which is all the operator reads: it never talks to the registry or to git,
+and never reads a Secret. Credentials reach Kaniko (and publish) as a
+mounted docker config and as env vars from secretKeyRefs.
 
 Several platforms: first the init container `pin-builder` (the operator
 image), which writes the Dockerfile with the builder image pinned to the build
@@ -16,15 +19,16 @@ node's platform (see below why); then one Kaniko init container per platform,
 --no-push, its own OCI layout /goimage/out/<slug>/oci and digest file
 /goimage/out/<slug>.digest; then the init container `publish` (the operator
 image, `goimage-operator publish`), which pushes each platform image and an
-OCI image index under every tag with `crane` and writes
-/goimage/out/published.json; then `report`, which reads the layouts and that
-file. Why one pod in sequence and not a pod per platform: the layer cache,
-the git clone's credentials and the status stay one build's (one Job, one pod,
-one termination message), the index can only be pushed once every platform
-image exists (parallel pods would need a fourth step, in a pod of its own,
-that waits for the others), and the second platform's build reuses the node's
-warm image pulls and the cache layers the first one pushed. The price is time:
-platforms build one after the other (measured on the node by `make bench-builds`).
+OCI image index under every tag with `crane`, attaches the SBOMs and the
+provenance, and writes /goimage/out/published.json; then `report`, which
+reads the layouts and that file. Why one pod in sequence and not a pod per
+platform: the layer cache, the git clone's credentials and the status stay
+one build's (one Job, one pod, one termination message), the index can only
+be pushed once every platform image exists (parallel pods would need a fourth
+step, in a pod of its own, that waits for the others), and the second
+platform's build reuses the node's warm image pulls and the cache layers the
+first one pushed. The price is time: platforms build one after the other
+(measured on the node by `make bench-builds`).
 
 What Kaniko does with platforms, read in its sources (the test ground's
 executor github.com/GoogleContainerTools/kaniko v1.24.0, the operator's
@@ -72,10 +76,11 @@ import json
 from typing import Any
 
 from goimage.core import naming
-from goimage.core.configmap import DOCKERFILE_KEY
+from goimage.core.configmap import DOCKERFILE_KEY, SPEC_KEY
 from goimage.core.plan import BuildPlan
 from goimage.core.policy import PodPlacement, pod_placement
 from goimage.core.settings import Settings
+from goimage.core.source import Resolved, git_env, kaniko_git_fragment
 from goimage.core.spec import NODE_ARCH_LABEL, NODE_OS_LABEL, BuildSpec, GitSource, Platform
 
 OUTPUT_DIR = "/goimage/out"
@@ -86,6 +91,12 @@ DOCKER_CONFIG_DIR = "/kaniko/.docker"
 PUBLISHED_FILE = f"{OUTPUT_DIR}/published.json"
 # Several platforms: the Dockerfile with the builder pinned to the node's platform.
 PINNED_DOCKERFILE = f"{OUTPUT_DIR}/{DOCKERFILE_KEY}"
+# ... and the digest pin-builder pinned it to, for the provenance.
+BUILDER_DIGEST_FILE = f"{OUTPUT_DIR}/builder.digest"
+# The GoImageBuild's spec from the ConfigMap, for the provenance.
+SPEC_FILE = f"{DOCKERFILE_DIR}/{SPEC_KEY}"
+# Where publish writes the SBOM and provenance documents before it attaches them.
+ARTIFACTS_DIR = f"{OUTPUT_DIR}/artifacts"
 # The reporter runs as the operator image's non-root user.
 REPORTER_UID = 65532
 
@@ -114,16 +125,20 @@ _VOLUME_DOCKERFILE = "goimage-dockerfile"
 _VOLUME_DOCKER_CONFIG = "goimage-docker-config"
 
 
-def git_context(git: GitSource) -> tuple[str, list[str]]:
+def git_context(git: GitSource, resolved: Resolved | None = None) -> tuple[str, list[str]]:
     """Kaniko's --context for a git source, and the extra flags the revision needs.
 
     Kaniko clones `git://host/path`, over https unless GIT_PULL_METHOD says
-    http. A full ref or a commit goes in the URL fragment (a commit is checked
-    out after cloning the default branch); a bare branch or tag name goes to
-    `--git=branch=`, which Kaniko resolves against the remote as a branch first,
-    then as a tag.
+    http. With the commit resolved (every build the operator starts), the
+    fragment pins it: `#<ref>#<commit>` clones that ref and checks the commit
+    out (`#<commit>` alone would clone only the default branch), so a branch
+    that moves while the pod waits still builds the commit the status names.
+    Unresolved (a caller that did not ask git): a full ref or a commit goes in
+    the fragment, a bare branch or tag name to `--git=branch=`.
     """
     context = "git://" + git.url.split("://", 1)[1]
+    if resolved is not None:
+        return context + kaniko_git_fragment(resolved), []
     revision = git.revision
     if not revision:
         return context, []
@@ -162,10 +177,16 @@ def insecure_registries(spec: BuildSpec, settings: Settings) -> list[str]:
     return list(dict.fromkeys(insecure))
 
 
-def kaniko_args(spec: BuildSpec, settings: Settings, platform: Platform | None = None) -> list[str]:
+def kaniko_args(
+    spec: BuildSpec,
+    settings: Settings,
+    platform: Platform | None = None,
+    resolved: Resolved | None = None,
+) -> list[str]:
     """Kaniko's flags: with `platform`, one platform's run of a multi-platform build
-    (--custom-platform, --no-push, GOOS/GOARCH/GOARM, its own output folder)."""
-    context, git_flags = git_context(spec.source.git)
+    (--custom-platform, --no-push, GOOS/GOARCH/GOARM, its own output folder);
+    `resolved`: the commit to build (`git_context`)."""
+    context, git_flags = git_context(spec.source.git, resolved)
     dockerfile = f"{DOCKERFILE_DIR}/{DOCKERFILE_KEY}" if platform is None else PINNED_DOCKERFILE
     args = [
         f"--dockerfile={dockerfile}",
@@ -209,25 +230,9 @@ def kaniko_args(spec: BuildSpec, settings: Settings, platform: Platform | None =
 
 
 def _git_env(git: GitSource) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [
-        {"name": "GIT_PULL_METHOD", "value": git.url.split("://", 1)[0]},
-    ]
-    if git.secret_name:
-        # Each key is optional: a Secret holds username+password, or a token.
-        for variable, key in (
-            ("GIT_USERNAME", "username"),
-            ("GIT_PASSWORD", "password"),
-            ("GIT_TOKEN", "token"),
-        ):
-            env.append(
-                {
-                    "name": variable,
-                    "valueFrom": {
-                        "secretKeyRef": {"name": git.secret_name, "key": key, "optional": True}
-                    },
-                }
-            )
-    return env
+    # The Secret's keys as the resolve pod gets them (source.git_env): each optional,
+    # since a Secret holds username+password, or a token.
+    return [{"name": "GIT_PULL_METHOD", "value": git.url.split("://", 1)[0]}, *git_env(git)]
 
 
 def _build_container(
@@ -245,7 +250,7 @@ def _build_container(
     container: dict[str, Any] = {
         "name": naming.CONTAINER_BUILD if platform is None else platform_container_name(platform),
         "image": spec.builder.image or settings.kaniko_image,
-        "args": kaniko_args(spec, settings, platform),
+        "args": kaniko_args(spec, settings, platform, plan.source),
         "env": _git_env(spec.source.git),
         "volumeMounts": mounts,
         # Root in its own container, but no privilege, no host path, no API
@@ -281,12 +286,11 @@ def _operator_step_security() -> dict[str, Any]:
 def _report_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
     spec = plan.spec
     if spec.output.multi_platform:
-        args = [
-            *(f"--platform={p}={platform_dir(p)}/oci" for p in spec.output.platforms),
-            f"--published={PUBLISHED_FILE}",
-        ]
+        args = [*(f"--platform={p}={platform_dir(p)}/oci" for p in spec.output.platforms)]
     else:
         args = [f"--oci-layout={OCI_LAYOUT}", f"--digest-file={DIGEST_FILE}"]
+    # What publish pushed and attached (the SBOM and the provenance): every build.
+    args.append(f"--published={PUBLISHED_FILE}")
     return {
         "name": naming.CONTAINER_REPORT,
         "image": settings.reporter_image,
@@ -302,20 +306,50 @@ def _report_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
     }
 
 
+def build_commit(plan: BuildPlan) -> str:
+    """The full commit the build's Kaniko context pins ("" when it pins none): the one the
+    operator resolved, else a revision that is itself a full commit."""
+    if plan.commit:
+        return plan.commit
+    git = plan.spec.source.git
+    return git.revision if git.is_commit else ""
+
+
 def _publish_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
-    """`goimage-operator publish`: each platform's image, then the index under every tag."""
+    """`goimage-operator publish`: for several platforms each platform's image and the
+    index under every tag; for every build, the SBOM and the provenance."""
     spec = plan.spec
+    if spec.output.multi_platform:
+        images = [
+            *(f"--platform={p}={platform_dir(p)}/oci" for p in spec.output.platforms),
+            *(f"--tag={tag}" for tag in spec.output.tags),
+            f"--builder-digest-file={BUILDER_DIGEST_FILE}",
+        ]
+    else:
+        # Kaniko pushed the image and its tags: publish reads what it pushed.
+        images = [f"--oci-layout={OCI_LAYOUT}", f"--digest-file={DIGEST_FILE}"]
+    commit = build_commit(plan)
     args = [
-        *(f"--platform={p}={platform_dir(p)}/oci" for p in spec.output.platforms),
+        *images,
         f"--image={spec.output.image}",
-        *(f"--tag={tag}" for tag in spec.output.tags),
         *(f"--insecure-registry={host}" for host in insecure_registries(spec, settings)),
+        # For the builder and runtime images' digests: where Kaniko pulled them from.
+        *(f"--registry-mirror={mirror}" for mirror in registry_mirrors(spec, settings)),
+        *(f"--registry-map={mapping}" for mapping in settings.registry_maps),
+        f"--spec={SPEC_FILE}",
+        f"--build={plan.namespace}/{plan.resource_name}/{plan.build_id}",
+        *([f"--commit={commit}"] if commit else []),
+        f"--kaniko-image={spec.builder.image or settings.kaniko_image}",
+        f"--artifacts-dir={ARTIFACTS_DIR}",
         f"--out={PUBLISHED_FILE}",
     ]
-    mounts: list[dict[str, Any]] = [{"name": _VOLUME_OUTPUT, "mountPath": OUTPUT_DIR}]
+    mounts: list[dict[str, Any]] = [
+        {"name": _VOLUME_DOCKERFILE, "mountPath": DOCKERFILE_DIR, "readOnly": True},
+        {"name": _VOLUME_OUTPUT, "mountPath": OUTPUT_DIR},
+    ]
     env: list[dict[str, Any]] = []
     if spec.output.push_secret_name:
-        # The same docker config Kaniko gets; crane reads $DOCKER_CONFIG/config.json.
+        # The same docker config Kaniko gets; crane and oras read $DOCKER_CONFIG/config.json.
         mounts.append(
             {"name": _VOLUME_DOCKER_CONFIG, "mountPath": DOCKER_CONFIG_DIR, "readOnly": True}
         )
@@ -344,6 +378,7 @@ def _pin_builder_container(plan: BuildPlan, settings: Settings) -> dict[str, Any
     args = [
         f"--dockerfile={DOCKERFILE_DIR}/{DOCKERFILE_KEY}",
         f"--out={PINNED_DOCKERFILE}",
+        f"--digest-out={BUILDER_DIGEST_FILE}",
         f"--image={spec.builder_image}",
         *(f"--registry-mirror={mirror}" for mirror in registry_mirrors(spec, settings)),
         *(f"--registry-map={mapping}" for mapping in settings.registry_maps),
@@ -351,13 +386,7 @@ def _pin_builder_container(plan: BuildPlan, settings: Settings) -> dict[str, Any
     ]
     container = _publish_container(plan, settings)
     container.update(
-        name=naming.CONTAINER_PIN_BUILDER,
-        command=["goimage-operator", "pin-builder"],
-        args=args,
-        volumeMounts=[
-            {"name": _VOLUME_DOCKERFILE, "mountPath": DOCKERFILE_DIR, "readOnly": True},
-            *container["volumeMounts"],
-        ],
+        name=naming.CONTAINER_PIN_BUILDER, command=["goimage-operator", "pin-builder"], args=args
     )
     return container
 
@@ -367,7 +396,8 @@ def _init_containers(
 ) -> list[dict[str, Any]]:
     spec = plan.spec
     if not spec.output.multi_platform:
-        return [_build_container(plan, settings, placement)]
+        # Kaniko pushes the image; publish attaches the SBOM and the provenance.
+        return [_build_container(plan, settings, placement), _publish_container(plan, settings)]
     builds = [_build_container(plan, settings, placement, p) for p in spec.output.platforms]
     return [_pin_builder_container(plan, settings), *builds, _publish_container(plan, settings)]
 
@@ -410,16 +440,22 @@ def _volumes(plan: BuildPlan, settings: Settings) -> list[dict[str, Any]]:
     return volumes
 
 
-def job_annotations(spec: BuildSpec) -> dict[str, str]:
+def job_annotations(spec: BuildSpec, resolved: Resolved | None = None) -> dict[str, str]:
     """What the status needs to know of the build, kept on the Job itself.
 
     The status of a build is then derived from its Job and Pod alone, even if
-    the spec has changed since the build started.
+    the spec has changed since the build started: so is its source (the
+    repository, the revision as asked, the commit built), which a poll also
+    compares a branch's new head with.
     """
     annotations = {
         naming.ANNOTATION_IMAGE: spec.output.image,
         naming.ANNOTATION_TAGS: json.dumps(list(spec.output.tags)),
+        naming.ANNOTATION_SOURCE_URL: spec.source.git.url,
+        naming.ANNOTATION_REVISION: spec.source.git.revision,
     }
+    if resolved is not None:
+        annotations[naming.ANNOTATION_COMMIT] = resolved.commit
     if spec.output.max_size is not None:
         annotations[naming.ANNOTATION_MAX_SIZE] = str(spec.output.max_size)
     return annotations
@@ -474,7 +510,7 @@ def build_kaniko_job(
             "name": plan.object_name,
             "namespace": plan.namespace,
             "labels": plan.labels,
-            "annotations": job_annotations(spec),
+            "annotations": job_annotations(spec, plan.source),
             "ownerReferences": [plan.owner],
         },
         "spec": {

@@ -30,6 +30,17 @@ ANNOTATION_REBUILD = f"{GROUP}/rebuild"
 ANNOTATION_IMAGE = f"{GROUP}/image"
 ANNOTATION_TAGS = f"{GROUP}/tags"
 ANNOTATION_MAX_SIZE = f"{GROUP}/max-size"
+# A build Job's record of its source: the commit it builds (the poll compares the
+# branch's head with it, so "is this commit new?" survives an operator restart),
+# the revision as the spec asked, and the repository (no credentials: the spec refuses them).
+ANNOTATION_COMMIT = f"{GROUP}/commit"
+ANNOTATION_REVISION = f"{GROUP}/revision"
+ANNOTATION_SOURCE_URL = f"{GROUP}/source-url"
+
+# app.kubernetes.io/component of what the operator makes: a build's Job, Pod and
+# ConfigMap, or a resolve Job and its Pod (a private repository's commit).
+COMPONENT_BUILD = "build"
+COMPONENT_RESOLVE = "resolve"
 
 # Container names in the build pod; status reads their terminated states.
 CONTAINER_BUILD = "build"
@@ -38,6 +49,9 @@ CONTAINER_REPORT = "report"
 CONTAINER_PUBLISH = "publish"
 # ... and before them pin-builder, which pins the builder image to the node's platform.
 CONTAINER_PIN_BUILDER = "pin-builder"
+
+# How much of a commit a poll build's id carries (`<build id>-c<10 hex>`).
+POLL_COMMIT_CHARS = 10
 
 # Job names become a label value on their pods: 63 characters at most.
 _MAX_NAME = 63
@@ -80,12 +94,28 @@ def child_labels(resource_name: str, uid: str, generation: int, build: str) -> d
     """Labels on every child (Job, Pod, ConfigMap) that link it to its GoImageBuild."""
     return {
         LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_COMPONENT: "build",
+        LABEL_COMPONENT: COMPONENT_BUILD,
         LABEL_BUILD_NAME: label_value(resource_name),
         LABEL_BUILD_UID: uid,
         LABEL_GENERATION: str(generation),
         LABEL_BUILD_ID: build,
     }
+
+
+def is_poll_build_of(build: str, base: str) -> bool:
+    """Whether `build` is a build that a poll started for the build `base` (same generation
+    and rebuild token, a newer commit): `<base>-c<10 hex>` (`source.poll_build_id`)."""
+    suffix = build.removeprefix(f"{base}-c")
+    return (
+        build.startswith(f"{base}-c")
+        and len(suffix) == POLL_COMMIT_CHARS
+        and all(c in "0123456789abcdef" for c in suffix)
+    )
+
+
+def in_build_family(build: str, base: str) -> bool:
+    """Whether `build` builds what `base` asks for: `base` itself, or a poll's build of it."""
+    return build == base or is_poll_build_of(build, base)
 
 
 def rebuild_token(annotations: Mapping[str, str] | None) -> str:

@@ -6,12 +6,14 @@ builders need, so the Job, the ConfigMap and the status agree on names.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from goimage.core import naming
 from goimage.core import spec as specs
+from goimage.core.source import Resolved, poll_build_id
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,32 @@ class BuildPlan:
     build_id: str
     object_name: str  # the Job's and the ConfigMap's name
     spec: specs.BuildSpec
+    # The commit this build builds; None until it is resolved (a commit revision is
+    # itself). The Job, the Dockerfile's revision label and the status pin it.
+    source: Resolved | None = None
+
+    @property
+    def commit(self) -> str:
+        return self.source.commit if self.source else ""
+
+    def with_source(self, resolved: Resolved) -> BuildPlan:
+        """This build, its commit resolved."""
+        return dataclasses.replace(self, source=resolved)
+
+    def for_poll(self, resolved: Resolved) -> BuildPlan:
+        """The build a poll starts for a new commit of the same generation: its own id
+        (`<build id>-c<commit>`), so a restarted operator that finds the same commit
+        makes the same Job name instead of another build."""
+        build = poll_build_id(self.build_id, resolved.commit)
+        return dataclasses.replace(
+            self,
+            build_id=build,
+            object_name=naming.build_object_name(self.resource_name, build),
+            source=resolved,
+        )
+
+    # The spec as the API server holds it: the ConfigMap carries it to the provenance.
+    raw_spec: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -42,6 +70,7 @@ def plan_build(body: Mapping[str, Any]) -> BuildPlan:
     meta = body["metadata"]
     generation = int(meta.get("generation") or 1)
     build = naming.build_id(generation, naming.rebuild_token(meta.get("annotations")))
+    spec = specs.parse_spec(body.get("spec") or {})
     return BuildPlan(
         namespace=meta["namespace"],
         resource_name=meta["name"],
@@ -49,5 +78,8 @@ def plan_build(body: Mapping[str, Any]) -> BuildPlan:
         generation=generation,
         build_id=build,
         object_name=naming.build_object_name(meta["name"], build),
-        spec=specs.parse_spec(body.get("spec") or {}),
+        spec=spec,
+        # A commit revision needs no asking: it is the commit.
+        source=Resolved(commit=spec.source.git.revision) if spec.source.git.is_commit else None,
+        raw_spec=body.get("spec") or {},
     )

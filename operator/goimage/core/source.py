@@ -15,6 +15,8 @@ import enum
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,13 +26,15 @@ from goimage.core import naming
 from goimage.core.policy import PodPlacement
 from goimage.core.spec import GitSource
 
-# The build Job's record of the commit it builds: the poll compares the branch's
-# head with it, so "is this commit new?" survives an operator restart.
-ANNOTATION_COMMIT = f"{naming.GROUP}/commit"
+# The build Job's record of the commit it builds (naming holds every annotation key).
+ANNOTATION_COMMIT = naming.ANNOTATION_COMMIT
 # The resolve Job's record of what it resolves (a result for another revision is stale).
-ANNOTATION_REVISION = f"{naming.GROUP}/revision"
+ANNOTATION_REVISION = naming.ANNOTATION_REVISION
+# What a resolve pod's result is for: a build id (a build waits for it) or POLL_REQUEST.
+ANNOTATION_RESOLVE_FOR = f"{naming.GROUP}/resolve-for"
+POLL_REQUEST = "poll"
 # app.kubernetes.io/component of a resolve Job and its pod; build Jobs carry "build".
-COMPONENT_RESOLVE = "resolve"
+COMPONENT_RESOLVE = naming.COMPONENT_RESOLVE
 CONTAINER_RESOLVE = "resolve"
 RESOLVE_SUFFIX = "resolve"
 # A resolve pod lists refs and exits: a minute covers a slow git host and the image pull.
@@ -193,7 +197,8 @@ def latest_build_commit(jobs: Iterable[Mapping[str, Any]], generation: int) -> s
     ours = [
         job
         for job in jobs
-        if (job["metadata"].get("labels") or {}).get(naming.LABEL_COMPONENT, "build") == "build"
+        if (job["metadata"].get("labels") or {}).get(naming.LABEL_COMPONENT, naming.COMPONENT_BUILD)
+        == naming.COMPONENT_BUILD
         and (job["metadata"].get("labels") or {}).get(naming.LABEL_GENERATION) == str(generation)
     ]
     if not ours:
@@ -209,7 +214,7 @@ def latest_build_commit(jobs: Iterable[Mapping[str, Any]], generation: int) -> s
 def poll_build_id(base_build_id: str, commit: str) -> str:
     """The id of a build a poll starts: the generation's id and the commit, so a restarted
     operator that finds the same new commit makes the same Job name (AlreadyExists)."""
-    return f"{base_build_id}-c{commit[:10]}"
+    return f"{base_build_id}-c{commit[: naming.POLL_COMMIT_CHARS]}"
 
 
 # --- the resolve Job (repositories with a secretRef) ---------------------------------------
@@ -227,9 +232,11 @@ def resolve_labels(resource_name: str, uid: str, generation: int) -> dict[str, s
     }
 
 
-def resolve_job_name(resource_name: str) -> str:
-    """One resolve Job per GoImageBuild at a time: its name is the lock, as a build's is."""
-    return naming.build_object_name(resource_name, RESOLVE_SUFFIX)
+def resolve_job_name(resource_name: str, request: str = "") -> str:
+    """One resolve Job per GoImageBuild and request (a build id, or POLL_REQUEST) at a time:
+    its name is the lock, as a build's is; a poll's and a build's never wait for each other."""
+    suffix = f"{RESOLVE_SUFFIX}-{request}" if request else RESOLVE_SUFFIX
+    return naming.build_object_name(resource_name, suffix)
 
 
 def git_env(git: GitSource) -> list[dict[str, Any]]:
@@ -260,10 +267,19 @@ def build_resolve_job(
     image: str,
     service_account_name: str = "",
     placement: PodPlacement | None = None,
+    request: str = "",
 ) -> dict[str, Any]:
     """The Job whose pod runs `goimage-operator resolve` with the repository's Secret and
-    writes {"commit", "ref"} as its termination message."""
+    writes {"commit", "ref"} as its termination message.
+
+    `request` says what the answer is for (the build id that waits for it, or
+    POLL_REQUEST); the pod carries it, and the revision, as annotations, so the
+    operator reads both from the pod alone (`resolve_request`).
+    """
     labels = resolve_labels(resource_name, uid, generation)
+    pod_annotations = {ANNOTATION_REVISION: git.revision}
+    if request:
+        pod_annotations[ANNOTATION_RESOLVE_FOR] = request
     placement = placement or PodPlacement()
     container: dict[str, Any] = {
         "name": CONTAINER_RESOLVE,
@@ -322,7 +338,7 @@ def build_resolve_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": resolve_job_name(resource_name),
+            "name": resolve_job_name(resource_name, request),
             "namespace": namespace,
             "labels": labels,
             "annotations": {ANNOTATION_REVISION: git.revision},
@@ -332,9 +348,45 @@ def build_resolve_job(
             "backoffLimit": 0,
             "activeDeadlineSeconds": RESOLVE_DEADLINE_S,
             "ttlSecondsAfterFinished": RESOLVE_TTL_S,
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {
+                "metadata": {"labels": labels, "annotations": pod_annotations},
+                "spec": pod_spec,
+            },
         },
     }
+
+
+@dataclass(frozen=True)
+class ResolveRequest:
+    """What a resolve pod answers: whose, for which generation, revision and request."""
+
+    uid: str
+    generation: int
+    revision: str
+    request: str
+
+
+def resolve_request(pod: Mapping[str, Any]) -> ResolveRequest:
+    """The request a resolve pod answers, from its labels and annotations."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    return ResolveRequest(
+        uid=str(labels.get(naming.LABEL_BUILD_UID, "")),
+        generation=int(labels.get(naming.LABEL_GENERATION) or 0),
+        revision=str(annotations.get(ANNOTATION_REVISION, "")),
+        request=str(annotations.get(ANNOTATION_RESOLVE_FOR, "")),
+    )
+
+
+def resolve_job_failure(job: Mapping[str, Any]) -> SourceUnavailable | None:
+    """A resolve Job that ended Failed (its deadline, a pod that never ran): git could
+    not be asked; None while it runs or when it completed (its pod has the answer)."""
+    for condition in (job.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            why = condition.get("message") or condition.get("reason") or "it failed"
+            return SourceUnavailable(f"the resolve job {job['metadata']['name']} ended: {why}")
+    return None
 
 
 def resolve_message(resolved: Resolved) -> str:
@@ -384,3 +436,48 @@ def resolve_pod_result(pod: Mapping[str, Any]) -> Resolved | ResolveError | None
             return SourceUnavailable(f"the resolve step exited {terminated.get('exitCode')}")
         return resolved
     return None
+
+
+# --- the answers of resolve pods, until a build or a poll takes them ----------------------
+
+# An answer older than this is not used: a resolve Job lives at most that long.
+ANSWER_TTL_S = float(RESOLVE_DEADLINE_S)
+AnswerKey = tuple[str, str, str]  # (GoImageBuild uid, request, revision)
+
+
+class Answers:
+    """Resolve pods' answers that the operator has read and not used yet.
+
+    Each is taken once (by the build or the poll that asked), none is used
+    after ANSWER_TTL_S, and each pod is read once: a pod's later events (its
+    deletion) do not put an old answer back. In memory only: after a restart,
+    a resolve pod still there is read again from the initial listing.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._answers: OrderedDict[AnswerKey, tuple[float, Resolved | ResolveError]] = OrderedDict()
+        self._pods: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def put(
+        self, key: AnswerKey, answer: Resolved | ResolveError, *, pod_uid: str, now: float
+    ) -> bool:
+        """Keep `answer`; False (and nothing kept) if pod `pod_uid` was read already."""
+        with self._lock:
+            if pod_uid in self._pods:
+                return False
+            self._pods[pod_uid] = None
+            self._answers[key] = (now, answer)
+            for kept in (self._pods, self._answers):
+                while len(kept) > self._limit:
+                    kept.popitem(last=False)
+            return True
+
+    def take(self, key: AnswerKey, *, now: float) -> Resolved | ResolveError | None:
+        """The answer for `key`, removed; None if there is none recent enough."""
+        with self._lock:
+            entry = self._answers.pop(key, None)
+        if entry is None or now - entry[0] > ANSWER_TTL_S:
+            return None
+        return entry[1]

@@ -56,7 +56,11 @@ _GIT_URL = re.compile(r"^https?://[^\s#]+$")
 _URL_CREDENTIALS = re.compile(r"^https?://[^/]*@")
 # host[:port][/path], as Kaniko's --registry-mirror takes it.
 _MIRROR = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?(/[A-Za-z0-9._~-]+)*/?$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# A full commit id: SHA-1 (40 hex) or SHA-256 (64 hex), as core.source reads them.
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+# The shortest spec.source.git.poll: one ls-remote per resource per interval; at 30s
+# 1,000 resources ask git 2,000 times a minute, which is what a git host tolerates.
+MIN_POLL_SECONDS = 30
 # An image reference as FROM takes it: no spaces (which would add words to the
 # instruction) and no $ (which FROM would expand).
 _IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
@@ -84,6 +88,8 @@ class GitSource:
     url: str
     revision: str = ""
     secret_name: str = ""
+    # spec.source.git.poll in seconds; 0: no polling.
+    poll_seconds: int = 0
 
     @property
     def is_commit(self) -> bool:
@@ -321,9 +327,30 @@ def _parse_source(raw: Mapping[str, Any]) -> Source:
     context_dir = _relative_path(
         _string(raw, "contextDir", path="spec.source"), "spec.source.contextDir"
     )
-    return Source(
-        git=GitSource(url=url, revision=revision, secret_name=secret), context_dir=context_dir
+    git = GitSource(
+        url=url,
+        revision=revision,
+        secret_name=secret,
+        poll_seconds=poll_seconds(_string(git_raw, "poll", path="spec.source.git")),
     )
+    if git.poll_seconds and git.is_commit:
+        raise SpecError(
+            "spec.source.git.poll",
+            "a commit never moves: poll needs a branch or a tag in spec.source.git.revision "
+            "(or none, for the default branch)",
+        )
+    return Source(git=git, context_dir=context_dir)
+
+
+def poll_seconds(value: str) -> int:
+    """spec.source.git.poll in seconds (0 when absent), at least MIN_POLL_SECONDS."""
+    if not value:
+        return 0
+    field = "spec.source.git.poll"
+    seconds = parse_duration(value, field=field)
+    if seconds < MIN_POLL_SECONDS:
+        raise SpecError(field, f"{value!r} is shorter than the minimum, {MIN_POLL_SECONDS}s")
+    return seconds
 
 
 def _parse_go(raw: Mapping[str, Any]) -> GoSpec:

@@ -83,9 +83,12 @@ def _running_init(pod: Mapping[str, Any]) -> str:
     return last
 
 
-def _building_message(step: str) -> str:
+def _building_message(step: str, pod: Mapping[str, Any]) -> str:
     if step == naming.CONTAINER_PUBLISH:
-        return "pushing the platform images and the image index"
+        steps = pod.get("status", {}).get("initContainerStatuses") or []
+        if any(str(s.get("name", "")).startswith(f"{naming.CONTAINER_BUILD}-") for s in steps):
+            return "pushing the platform images and the image index, the SBOMs and the provenance"
+        return "attaching the SBOM and the provenance to the pushed image"
     if step == naming.CONTAINER_PIN_BUILDER:
         return "resolving the builder image for the build node's platform"
     if step.startswith(f"{naming.CONTAINER_BUILD}-"):
@@ -307,7 +310,7 @@ def observe(
     stuck = _waiting(pod)
     step = _running_init(pod)
     if step:
-        return Observation(Phase.BUILDING, Reason.BUILDING, stuck or _building_message(step))
+        return Observation(Phase.BUILDING, Reason.BUILDING, stuck or _building_message(step, pod))
     if stuck:
         return Observation(Phase.PENDING, Reason.PENDING, stuck)
     unscheduled = _unscheduled(pod)
@@ -342,6 +345,39 @@ def _completion_time(
     return str((failed or {}).get("lastTransitionTime") or now)
 
 
+SHORT_COMMIT = 12
+
+
+def source_status(url: str, revision: str, commit: str) -> dict[str, Any]:
+    """status.source: the repository (no credentials: the spec refuses them), the revision
+    as asked, and the full commit built with a short form for `kubectl get -o wide`
+    (a printer column's JSONPath cannot cut a string)."""
+    return {
+        "url": url,
+        "revision": revision,
+        "commit": commit or None,
+        "shortCommit": commit[:SHORT_COMMIT] or None,
+    }
+
+
+def _job_source(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """status.source from the Job's annotations (None: a Job made before they were kept)."""
+    annotations = job.get("metadata", {}).get("annotations") or {}
+    url = annotations.get(naming.ANNOTATION_SOURCE_URL)
+    if not url:
+        return None
+    return source_status(
+        url,
+        annotations.get(naming.ANNOTATION_REVISION, ""),
+        annotations.get(naming.ANNOTATION_COMMIT, ""),
+    )
+
+
+def _plan_source(plan: BuildPlan) -> dict[str, Any]:
+    git = plan.spec.source.git
+    return source_status(git.url, git.revision, plan.commit)
+
+
 def status_from_build(
     *,
     job: Mapping[str, Any],
@@ -363,6 +399,7 @@ def status_from_build(
         "jobName": meta.get("name"),
         "configMapName": meta.get("name"),
         "tags": _tags(job),
+        "source": _job_source(job),
         "startTime": job.get("status", {}).get("startTime") or meta.get("creationTimestamp"),
         "completionTime": _completion_time(job, seen.phase, previous, now) if finished else None,
         "queuedSince": None,
@@ -385,6 +422,13 @@ def status_from_build(
             if seen.result and seen.result.platforms
             else None
         ),
+        # The artifacts attached to status.digest (the image, or the index).
+        "sbom": seen.result.sbom.as_status() if seen.result and seen.result.sbom else None,
+        "provenance": (
+            {"digest": seen.result.provenance.digest}
+            if seen.result and seen.result.provenance
+            else None
+        ),
     }
     if seen.phase is Phase.SUCCEEDED and seen.result is not None:
         patch["lastSuccessful"] = {
@@ -405,6 +449,8 @@ _NO_RESULT: dict[str, Any] = {
     "size": None,
     "sizeHuman": None,
     "platforms": None,
+    "sbom": None,
+    "provenance": None,
 }
 
 
@@ -428,6 +474,7 @@ def _pending(
         "jobName": plan.object_name if made else None,
         "configMapName": plan.object_name if made else None,
         "tags": list(plan.spec.output.tags),
+        "source": _plan_source(plan),
         "startTime": started,
         "completionTime": None,
         "queuedSince": queued_since,
@@ -477,6 +524,59 @@ def status_for_quota(
     )
 
 
+def status_for_source_unavailable(
+    plan: BuildPlan, *, error: str, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Pending/SourceUnavailable: git could not say which commit to build (down, timed
+    out, credentials refused). No Job exists; the operator asks again with a growing
+    delay, and the build starts by itself once git answers."""
+    git = plan.spec.source.git
+    message = (
+        f"build {plan.build_id} is waiting for the source: could not resolve "
+        f"spec.source.git.revision {git.revision or '(the default branch)'!r} of {git.url}: "
+        f"{error}; trying again"
+    )
+    return _pending(
+        plan,
+        Reason.SOURCE_UNAVAILABLE,
+        message,
+        started=None,
+        queued_since=None,
+        previous=previous,
+        now=now,
+    )
+
+
+def status_for_resolving(
+    plan: BuildPlan, *, job_name: str, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Pending: a resolve Job lists a private repository's refs before the build's Job."""
+    git = plan.spec.source.git
+    message = (
+        f"build {plan.build_id} is resolving spec.source.git.revision "
+        f"{git.revision or '(the default branch)'!r} in job {job_name}"
+    )
+    return _pending(
+        plan, Reason.PENDING, message, started=None, queued_since=None, previous=previous, now=now
+    )
+
+
+def status_for_source_failed(
+    plan: BuildPlan, *, error: str, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Failed/SourceFailed without a Job: the repository has no such revision."""
+    git = plan.spec.source.git
+    message = f"spec.source.git.revision {git.revision or '(the default branch)'!r}: {error}"
+    patch = status_for_refusal(
+        reason=Reason.SOURCE_FAILED,
+        generation=plan.generation,
+        message=message,
+        previous=previous,
+        now=now,
+    )
+    return patch | {"buildId": plan.build_id, "source": _plan_source(plan)}
+
+
 def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
     for cond in status.get("conditions") or ():
         if cond.get("type") == "Ready":
@@ -488,6 +588,23 @@ def waits_for_quota(status: Mapping[str, Any]) -> bool:
     """A build whose Job the API server refused for quota: the operator tries it again."""
     return _ready(status).get("reason") == str(Reason.WAITING_FOR_QUOTA) and not status.get(
         "jobName"
+    )
+
+
+def waits_for_source(status: Mapping[str, Any]) -> bool:
+    """A build git could not resolve (no Job yet): the operator asks again."""
+    return _ready(status).get("reason") == str(Reason.SOURCE_UNAVAILABLE) and not status.get(
+        "jobName"
+    )
+
+
+def awaits_source(status: Mapping[str, Any]) -> bool:
+    """A build whose status was written before its commit was known (resolving, or git
+    unavailable): the build's own status is written when its Job is made."""
+    ready = _ready(status)
+    return not status.get("jobName") and (
+        ready.get("reason") == str(Reason.SOURCE_UNAVAILABLE)
+        or str(ready.get("message") or "").startswith(f"build {status.get('buildId')} is resolving")
     )
 
 

@@ -88,16 +88,42 @@ def current_build_id(owner: Mapping[str, Any]) -> str:
     )
 
 
-def runs_current_build(job: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+def runs_current_build(
+    job: Mapping[str, Any],
+    owner: Mapping[str, Any],
+    jobs: Iterable[Mapping[str, Any]] = (),
+) -> bool:
     """True when `job` runs the owner's current build: only that one writes the status.
 
     Labels say which build a Job claims to run; its controller reference says
     whose it is. Both must hold: a Job that merely carries the labels (anyone
     who can create Jobs in the namespace can copy them) writes nothing.
+
+    A poll may have started newer builds of the same generation (`<build id>-c<commit>`):
+    the newest of them, among the owner's `jobs`, is the current one. A poll
+    build the status names but whose Job is not indexed yet (its status is
+    written before its Job is made) is newer than every indexed one.
     """
     labels = job["metadata"].get("labels") or {}
     owned = naming.controller_uid(job["metadata"]) == owner["metadata"].get("uid")
-    return owned and labels.get(naming.LABEL_BUILD_ID) == current_build_id(owner)
+    build, base = labels.get(naming.LABEL_BUILD_ID) or "", current_build_id(owner)
+    if not owned or not naming.in_build_family(build, base):
+        return False
+    family = [j for j in jobs if naming.in_build_family(_build_id(j), base)]
+    if any(_created(j) > _created(job) for j in family):
+        return False
+    named = str((owner.get("status") or {}).get("buildId") or "")
+    named_indexed = any(_build_id(j) == named for j in family)
+    return not (named != build and naming.is_poll_build_of(named, base) and not named_indexed)
+
+
+def _build_id(job: Mapping[str, Any]) -> str:
+    return str((job["metadata"].get("labels") or {}).get(naming.LABEL_BUILD_ID) or "")
+
+
+def _created(job: Mapping[str, Any]) -> tuple[str, str]:
+    meta = job["metadata"]
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
 
 
 def hides_build_error(pod: Mapping[str, Any]) -> bool:

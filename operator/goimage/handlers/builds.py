@@ -11,16 +11,19 @@ module does it.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from goimage import metrics
-from goimage.core import build_queue, enforcement, naming, policy, reconcile, status
+from goimage import git_remote, metrics
+from goimage.core import build_queue, enforcement, naming, policy, reconcile, source, status
 from goimage.core.conditions import Reason
 from goimage.core.configmap import build_configmap
 from goimage.core.dockerfile import render_dockerfile
@@ -28,7 +31,8 @@ from goimage.core.kaniko_job import build_kaniko_job
 from goimage.core.plan import BuildPlan, plan_build
 from goimage.core.settings import Settings
 from goimage.core.spec import SpecError
-from goimage.core.status import waits_for_quota
+from goimage.core.spec import poll_seconds as parse_poll
+from goimage.core.status import waits_for_quota, waits_for_source
 from goimage.handlers.clock import now
 from goimage.k8s import api
 
@@ -42,6 +46,12 @@ QUEUE_RECHECK_S = 15.0
 # quota allows, without a create every few seconds for ever.
 QUOTA_RETRY_FIRST_S = 5.0
 QUOTA_RETRY_MAX_S = 60.0
+# How long the operator waits for a public repository's git server to list its refs
+# (each connect and each read): a handler thread is held that long at most.
+GIT_TIMEOUT_S = 10.0
+# How often the poll timer looks whether a resource's poll is due (`source.poll_step`
+# keeps each resource's own interval): a new commit is seen within its interval plus this.
+POLL_TICK_S = 5.0
 
 
 def quota_retry_delay(retry: int) -> float:
@@ -98,7 +108,7 @@ def start_build(plan: BuildPlan, job: dict[str, Any], new_status: dict[str, Any]
     (another event got there first)."""
     if new_status is not None:
         api.patch_build_status(plan.namespace, plan.resource_name, new_status)
-    dockerfile = render_dockerfile(plan.spec, resource=plan.resource)
+    dockerfile = render_dockerfile(plan.spec, resource=plan.resource, commit=plan.commit)
     api.create_configmap(
         build_configmap(
             name=plan.object_name,
@@ -106,6 +116,7 @@ def start_build(plan: BuildPlan, job: dict[str, Any], new_status: dict[str, Any]
             labels=plan.labels,
             owner=plan.owner,
             dockerfile=dockerfile,
+            spec=plan.raw_spec,
         )
     )
     return api.create_job(job)
@@ -176,27 +187,64 @@ def write_quota_wait(
             kopf.warn(ref, reason=str(Reason.WAITING_FOR_QUOTA), message=str(refused)[:1024])
 
 
-def reconcile_body(
-    body: Mapping[str, Any], *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
+class SourceWait(Exception):
+    """The commit is being resolved by a resolve Job: the build goes on with its answer."""
+
+
+def resolve_commit(
+    plan: BuildPlan,
+    request: str,
+    *,
+    settings: Settings,
+    answers: source.Answers,
+    placement: policy.PodPlacement | None,
+) -> source.Resolved:
+    """The commit `plan` builds. A commit revision is itself; a public repository's refs
+    the operator lists (this handler's thread waits GIT_TIMEOUT_S at most); a private
+    one's a resolve Job lists with the Secret (SourceWait until its pod has answered:
+    the resolve pod handler goes on then). Raises SourceUnavailable or ResolveError."""
+    if plan.source is not None:
+        return plan.source
+    git = plan.spec.source.git
+    if not git.secret_name:
+        return git_remote.resolve(git.url, git.revision, timeout_s=GIT_TIMEOUT_S)
+    answer = answers.take((plan.uid, request, git.revision), now=time.monotonic())
+    if isinstance(answer, source.Resolved):
+        return answer
+    if isinstance(answer, source.ResolveError):
+        raise answer
+    job = source.build_resolve_job(
+        resource_name=plan.resource_name,
+        namespace=plan.namespace,
+        uid=plan.uid,
+        generation=plan.generation,
+        git=git,
+        image=settings.reporter_image,
+        service_account_name=plan.spec.builder.service_account_name,
+        placement=placement,
+        request=request,
+    )
+    api.create_job(job)  # AlreadyExists: it runs already
+    raise SourceWait(job["metadata"]["name"])
+
+
+def _carry_out(
+    plan: BuildPlan,
+    decision: reconcile.Decision,
+    body: Mapping[str, Any],
+    *,
+    current: Mapping[str, Any],
+    request: str,
+    settings: Settings,
+    indexes: Indexes,
+    locks: NamespaceLocks,
+    answers: source.Answers,
     logger: kopf.Logger,
-) -> bool:  # fmt: skip
-    """Bring one GoImageBuild's builds where its spec asks; True when a ResourceQuota
-    refused its build (its status says so; `retry_after_quota` tries again)."""
+) -> bool:
+    """Start `plan`'s build if `decision` says so (its commit resolved first), then remove
+    the builds it supersedes; True when the build waits to be tried again (quota, git)."""
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
-    current = dict(body.get("status") or {})
-    try:
-        plan = plan_build(body)
-    except SpecError as error:
-        write_refusal(body, current, Reason.INVALID_SPEC, str(error))
-        return False
-    decision = reconcile.decide(
-        plan,
-        indexes.build_jobs.get((namespace, uid), []),
-        current_status=current,
-        history_limit=settings.history_limit,
-        now=now(),
-    )
     started = waits = False
     if decision.start:
         try:
@@ -206,6 +254,15 @@ def reconcile_body(
                 settings,
                 dockerfile=render_dockerfile(plan.spec, resource=plan.resource),
             )
+            plan = plan.with_source(
+                resolve_commit(
+                    plan, request, settings=settings, answers=answers, placement=admitted.placement
+                )
+            )
+            # A status written before the commit was known is replaced by the build's own.
+            if decision.status is not None or status.awaits_source(current):
+                new_status = status.status_for_new_build(plan, previous=current, now=now())
+                decision = dataclasses.replace(decision, status=new_status)
             job = build_kaniko_job(plan, settings, admitted.placement)
             started = _queue_or_start(
                 plan,
@@ -216,6 +273,26 @@ def reconcile_body(
                 queued=indexes.queued_builds.get(namespace, []),
                 locks=locks,
             )
+        except SourceWait as wait:
+            if not status.awaits_source(current) or current.get("buildId") != plan.build_id:
+                patch = status.status_for_resolving(
+                    plan, job_name=str(wait), previous=current, now=now()
+                )
+                api.patch_build_status(namespace, plan.resource_name, patch)
+            # Unavailable before: keep the retry's growing delay while the pod answers.
+            return waits_for_source(current)
+        except source.SourceUnavailable as error:
+            write_source_unavailable(plan, current, str(error))
+            logger.info("build %s waits for its source: %s", plan.build_id, error)
+            waits = True
+        except source.ResolveError as error:
+            patch = status.status_for_source_failed(
+                plan, error=str(error), previous=current, now=now()
+            )
+            if status.would_change(patch, current):
+                api.patch_build_status(namespace, plan.resource_name, patch)
+                kopf.warn(reference(meta), reason=str(Reason.SOURCE_FAILED), message=str(error))
+            return False
         except enforcement.Refusal as refusal:
             write_refusal(body, current, refusal.reason, refusal.message)
         except api.Refused as refused:
@@ -233,17 +310,150 @@ def reconcile_body(
             return False
     if started:
         metrics.build_started(namespace)
-        logger.info("build %s started as job %s", plan.build_id, plan.object_name)
+        logger.info(
+            "build %s of commit %s started as job %s", plan.build_id, plan.commit, plan.object_name
+        )
         kopf.event(
             reference(meta),
             type="Normal",
             reason="BuildStarted",
-            message=f"build {plan.build_id}: job {plan.object_name}",
+            message=f"build {plan.build_id}: job {plan.object_name}, commit {plan.commit}",
         )
     for old in decision.remove:
         api.delete_build_objects(namespace, old, owner_uid=uid)
         logger.info("removed build %s (superseded or past the history limit)", old)
     return waits
+
+
+def write_source_unavailable(plan: BuildPlan, current: Mapping[str, Any], error: str) -> None:
+    """Pending/SourceUnavailable, written (and told in an Event) only when it is news."""
+    patch = status.status_for_source_unavailable(plan, error=error, previous=current, now=now())
+    if status.would_change(patch, current):
+        api.patch_build_status(plan.namespace, plan.resource_name, patch)
+        if not waits_for_source(current):
+            meta = {"name": plan.resource_name, "namespace": plan.namespace, "uid": plan.uid}
+            kopf.warn(reference(meta), reason=str(Reason.SOURCE_UNAVAILABLE), message=error[:1024])
+
+
+def _waiting_poll_build(
+    plan: BuildPlan, jobs: Iterable[Mapping[str, Any]], current: Mapping[str, Any]
+) -> bool:
+    """Whether the status names a poll's build of `plan` whose Job is not made yet (queued,
+    waiting for quota or for git): the poll's path starts it, not the generation's."""
+    named = str(current.get("buildId") or "")
+    if not naming.is_poll_build_of(named, plan.build_id):
+        return False
+    return not any(
+        (job["metadata"].get("labels") or {}).get(naming.LABEL_BUILD_ID) == named for job in jobs
+    )
+
+
+def reconcile_body(
+    body: Mapping[str, Any], *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
+    logger: kopf.Logger, answers: source.Answers | None = None,
+) -> bool:  # fmt: skip
+    """Bring one GoImageBuild's builds where its spec asks; True when its build waits to
+    be tried again (a ResourceQuota refused it, or git could not be asked: its status
+    says so; `retry_waiting_build` tries again)."""
+    meta = body["metadata"]
+    namespace, uid = meta["namespace"], meta["uid"]
+    current = dict(body.get("status") or {})
+    answers = answers if answers is not None else source.Answers()
+    try:
+        plan = plan_build(body)
+    except SpecError as error:
+        write_refusal(body, current, Reason.INVALID_SPEC, str(error))
+        return False
+    jobs: Iterable[Mapping[str, Any]] = indexes.build_jobs.get((namespace, uid), [])
+    if _waiting_poll_build(plan, jobs, current):
+        return poll_body(
+            body, settings=settings, indexes=indexes, locks=locks, logger=logger, answers=answers
+        )
+    decision = reconcile.decide(
+        plan,
+        jobs,
+        current_status=current,
+        history_limit=settings.history_limit,
+        now=now(),
+    )
+    return _carry_out(
+        plan,
+        decision,
+        body,
+        current=current,
+        request=plan.build_id,
+        settings=settings,
+        indexes=indexes,
+        locks=locks,
+        answers=answers,
+        logger=logger,
+    )
+
+
+def poll_body(
+    body: Mapping[str, Any], *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
+    logger: kopf.Logger, answers: source.Answers,
+) -> bool:  # fmt: skip
+    """Look at the branch's head now: a new commit starts a build of the same generation.
+
+    Nothing is started while no build of the generation records a commit (the
+    generation's own build comes first, by `reconcile_body`). A head git cannot
+    give now changes no status: the last build stands, and the next poll asks again.
+    """
+    meta = body["metadata"]
+    namespace, uid = meta["namespace"], meta["uid"]
+    current = dict(body.get("status") or {})
+    try:
+        plan = plan_build(body)
+    except SpecError:
+        return False  # reconcile_body says so in the status
+    jobs: Iterable[Mapping[str, Any]] = indexes.build_jobs.get((namespace, uid), [])
+    if not plan.spec.source.git.poll_seconds or plan.source is not None:
+        return False
+    if source.latest_build_commit(reconcile.family(plan, jobs), plan.generation) is None:
+        return False
+    try:
+        head = resolve_commit(
+            plan, source.POLL_REQUEST, settings=settings, answers=answers, placement=None
+        )
+    except SourceWait:
+        return False
+    except source.ResolveError as error:
+        logger.warning("poll of %s found no commit: %s", plan.spec.source.git.url, error)
+        return False
+    polled = reconcile.decide_poll(
+        plan,
+        jobs,
+        head,
+        current_status=current,
+        history_limit=settings.history_limit,
+        now=now(),
+    )
+    if polled is None:
+        return False
+    new_plan, decision = polled
+    logger.info("poll found commit %s: build %s", head.commit, new_plan.build_id)
+    return _carry_out(
+        new_plan,
+        decision,
+        body,
+        current=current,
+        request=source.POLL_REQUEST,
+        settings=settings,
+        indexes=indexes,
+        locks=locks,
+        answers=answers,
+        logger=logger,
+    )
+
+
+def poll_due(uid: str, interval_s: float, schedule: dict[str, datetime]) -> bool:
+    """Whether a resource's poll is due on this tick; keeps its next time in `schedule`."""
+    step = source.poll_step(
+        uid=uid, interval_s=interval_s, next_poll=schedule.get(uid), now=datetime.now(UTC)
+    )
+    schedule[uid] = step.next_poll
+    return step.due
 
 
 def start_waiting_builds(
@@ -289,17 +499,23 @@ def reconcile_build(
         queued_builds=queued_builds,
     )
     reconcile_body(
-        body, settings=memo.settings, indexes=indexes, locks=memo.namespace_locks, logger=logger
+        body,
+        settings=memo.settings,
+        indexes=indexes,
+        locks=memo.namespace_locks,
+        logger=logger,
+        answers=memo.source_answers,
     )
 
 
-# A build that a ResourceQuota refused tries again by itself: first after
-# QUOTA_RETRY_FIRST_S, then (kopf's TemporaryError) after a growing delay.
+# A build that a ResourceQuota refused, or whose git server could not be asked,
+# tries again by itself: first after QUOTA_RETRY_FIRST_S, then (kopf's
+# TemporaryError) after a growing delay.
 @kopf.timer(  # type: ignore[arg-type]
     *RESOURCE,
     interval=QUOTA_RETRY_FIRST_S,
     initial_delay=QUOTA_RETRY_FIRST_S,
-    when=lambda status, **_: waits_for_quota(status),
+    when=lambda status, **_: waits_for_quota(status) or waits_for_source(status),
 )
 def retry_after_quota(
     *,
@@ -320,7 +536,62 @@ def retry_after_quota(
         queued_builds=queued_builds,
     )
     if reconcile_body(
-        body, settings=memo.settings, indexes=indexes, locks=memo.namespace_locks, logger=logger
+        body,
+        settings=memo.settings,
+        indexes=indexes,
+        locks=memo.namespace_locks,
+        logger=logger,
+        answers=memo.source_answers,
     ):
         delay = quota_retry_delay(retry + 1)
-        raise kopf.TemporaryError(f"still over quota; next try in {delay:.0f}s", delay=delay)
+        raise kopf.TemporaryError(f"still waiting; next try in {delay:.0f}s", delay=delay)
+
+
+def _polls(spec: Mapping[str, Any]) -> bool:
+    return bool(((spec.get("source") or {}).get("git") or {}).get("poll"))
+
+
+# The poll: a fixed tick for every resource with spec.source.git.poll; each
+# resource's own interval is kept in memory (`poll_due`), so a changed interval
+# takes effect at once and no timer is re-made.
+@kopf.timer(  # type: ignore[arg-type]
+    *RESOURCE, interval=POLL_TICK_S, when=lambda spec, **_: _polls(spec)
+)
+def poll_source(
+    *,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    build_jobs: kopf.Index[Any, Any],
+    build_policies: kopf.Index[Any, Any],
+    namespace_labels: kopf.Index[Any, Any],
+    queued_builds: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    try:
+        interval = spec_poll_seconds(spec)
+    except SpecError:
+        return
+    if not interval or not poll_due(body["metadata"]["uid"], interval, memo.poll_schedule):
+        return
+    indexes = Indexes(
+        build_jobs=build_jobs,
+        build_policies=build_policies,
+        namespace_labels=namespace_labels,
+        queued_builds=queued_builds,
+    )
+    poll_body(
+        body,
+        settings=memo.settings,
+        indexes=indexes,
+        locks=memo.namespace_locks,
+        logger=logger,
+        answers=memo.source_answers,
+    )
+
+
+def spec_poll_seconds(spec: Mapping[str, Any]) -> int:
+    """spec.source.git.poll in seconds, without parsing the whole spec on every tick."""
+    git = (spec.get("source") or {}).get("git") or {}
+    return parse_poll(str(git.get("poll") or ""))

@@ -12,19 +12,21 @@ change) is looked at by a timer, which reads the Job's Events and says so.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kopf
 
 from goimage import metrics
-from goimage.core import history, naming, status_update
+from goimage.core import history, naming, source, status_update
 from goimage.core.merge_patch import apply_merge_patch
 from goimage.core.status import waits_for_pod
 from goimage.core.status_cache import WrittenStatuses
 from goimage.handlers import builds
 from goimage.handlers.clock import now
-from goimage.handlers.indexes import MANAGED
+from goimage.handlers.indexes import BUILD, RESOLVE
 from goimage.k8s import api
 
 
@@ -37,20 +39,25 @@ def write_build_status(
     written: WrittenStatuses,
     logger: kopf.Logger,
     pod_refused: str = "",
+    jobs: Iterable[Mapping[str, Any]] = (),
 ) -> None:
-    """Write the status that the current build's Job and Pod call for, and announce its phase."""
+    """Write the status that the current build's Job and Pod call for, and announce its phase.
+
+    `jobs`: the owner's build Jobs, of which a poll's newer build is the current one.
+    """
     if job is None:
         return
     uid = (job["metadata"].get("labels") or {}).get(naming.LABEL_BUILD_UID, "")
     owner = next(iter(goimagebuilds.get((namespace, uid), [])), None)
-    if owner is None or not status_update.runs_current_build(job, owner):
+    if owner is None or not status_update.runs_current_build(job, owner, jobs):
         return
+    build = (job["metadata"].get("labels") or {}).get(naming.LABEL_BUILD_ID, "")
     if pod is not None and status_update.hides_build_error(pod):
         meta = pod["metadata"]
         log = api.read_log(meta["namespace"], meta["name"], naming.CONTAINER_BUILD, lines=400)
         pod = status_update.with_build_error(pod, log)
     with written.ordered(uid):
-        known = written.known(uid, owner.get("status") or {}, status_update.current_build_id(owner))
+        known = written.known(uid, owner.get("status") or {}, build)
         patch = status_update.status_update(
             job=job, pod=pod, known=known, now=now(), pod_refused=pod_refused
         )
@@ -90,7 +97,7 @@ def _announce(
 
 
 # kopf passes each index (build_pods, ...) as a keyword its handler protocols do not list.
-@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]
+@kopf.on.event("batch", "v1", "jobs", labels=BUILD)  # type: ignore[arg-type]
 def job_changed(
     *,
     type: str,
@@ -114,6 +121,7 @@ def job_changed(
         "status": body.get("status"),
     }
     if type != "DELETED":
+        uid = (metadata.get("labels") or {}).get(naming.LABEL_BUILD_UID)
         write_build_status(
             namespace=namespace,
             job=job,
@@ -121,6 +129,7 @@ def job_changed(
             goimagebuilds=goimagebuilds,
             written=memo.written_statuses,
             logger=logger,
+            jobs=build_jobs.get((namespace, uid), []),
         )
     # A build that ends (or a Job that goes) frees a slot for a waiting build.
     if (type == "DELETED" or history.job_finished(job)) and queued_builds.get(namespace):
@@ -138,7 +147,7 @@ def job_changed(
         )
 
 
-@kopf.on.event("v1", "pods", labels=MANAGED)  # type: ignore[arg-type]
+@kopf.on.event("v1", "pods", labels=BUILD)  # type: ignore[arg-type]
 def pod_changed(
     *,
     type: str,
@@ -173,6 +182,7 @@ def pod_changed(
         goimagebuilds=goimagebuilds,
         written=memo.written_statuses,
         logger=logger,
+        jobs=jobs,
     )
 
 
@@ -214,4 +224,138 @@ def explain_missing_pod(
         written=memo.written_statuses,
         logger=logger,
         pod_refused=api.pod_refusal(namespace, job["metadata"]["uid"]),
+        jobs=jobs,
+    )
+
+
+# --- resolve Jobs: a private repository's commit ---------------------------------------------
+
+
+def _answered(
+    namespace: str,
+    job_name: str,
+    request: source.ResolveRequest,
+    answer: source.Resolved | source.ResolveError,
+    *,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    indexes: builds.Indexes,
+    goimagebuilds: kopf.Index[Any, Any],
+) -> None:
+    """A resolve Job has answered: its Job goes, and the build or the poll that asked goes on."""
+    api.delete_build_objects(namespace, job_name, owner_uid=request.uid)
+    owner = next(iter(goimagebuilds.get((namespace, request.uid), [])), None)
+    if owner is None:
+        return
+    body = api.get_build(namespace, owner["metadata"]["name"])
+    if body is None or int(body["metadata"].get("generation") or 1) != request.generation:
+        return  # the spec moved on: its own reconcile asks again
+    logger.info("resolve job %s answered: %s", job_name, answer)
+    step = builds.poll_body if request.request == source.POLL_REQUEST else builds.reconcile_body
+    step(
+        body,
+        settings=memo.settings,
+        indexes=indexes,
+        locks=memo.namespace_locks,
+        logger=logger,
+        answers=memo.source_answers,
+    )
+
+
+def _controller_name(meta: Mapping[str, Any]) -> str:
+    for reference in meta.get("ownerReferences") or ():
+        if reference.get("controller"):
+            return str(reference.get("name") or "")
+    return ""
+
+
+@kopf.on.event("v1", "pods", labels=RESOLVE)  # type: ignore[arg-type]
+def resolve_pod_changed(
+    *,
+    type: str,
+    namespace: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    build_jobs: kopf.Index[Any, Any],
+    build_policies: kopf.Index[Any, Any],
+    namespace_labels: kopf.Index[Any, Any],
+    queued_builds: kopf.Index[Any, Any],
+    goimagebuilds: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """A resolve pod's termination message is the commit (or why there is none): the only
+    thing of a private repository the operator reads."""
+    meta = body["metadata"]
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        return
+    answer = source.resolve_pod_result(body)
+    if answer is None:
+        return
+    request = source.resolve_request(body)
+    key = (request.uid, request.request, request.revision)
+    if not memo.source_answers.put(key, answer, pod_uid=meta["uid"], now=time.monotonic()):
+        return
+    _answered(
+        namespace or "",
+        _controller_name(meta),
+        request,
+        answer,
+        memo=memo,
+        logger=logger,
+        indexes=builds.Indexes(
+            build_jobs=build_jobs,
+            build_policies=build_policies,
+            namespace_labels=namespace_labels,
+            queued_builds=queued_builds,
+        ),
+        goimagebuilds=goimagebuilds,
+    )
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=RESOLVE)  # type: ignore[arg-type]
+def resolve_job_changed(
+    *,
+    type: str,
+    namespace: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    build_jobs: kopf.Index[Any, Any],
+    build_policies: kopf.Index[Any, Any],
+    namespace_labels: kopf.Index[Any, Any],
+    queued_builds: kopf.Index[Any, Any],
+    goimagebuilds: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """A resolve Job that failed without an answer (its pod never ran, or ran past the
+    deadline): git could not be asked, and the build waits to try again."""
+    meta = body["metadata"]
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        return
+    error = source.resolve_job_failure({"metadata": meta, "status": body.get("status")})
+    if error is None:
+        return
+    template = (body.get("spec") or {}).get("template") or {}
+    request = source.resolve_request(template)
+    request = dataclasses.replace(
+        request, uid=request.uid or str((meta.get("labels") or {}).get(naming.LABEL_BUILD_UID, ""))
+    )
+    key = (request.uid, request.request, request.revision)
+    if not memo.source_answers.put(key, error, pod_uid=meta["uid"], now=time.monotonic()):
+        return
+    _answered(
+        namespace or "",
+        meta["name"],
+        request,
+        error,
+        memo=memo,
+        logger=logger,
+        indexes=builds.Indexes(
+            build_jobs=build_jobs,
+            build_policies=build_policies,
+            namespace_labels=namespace_labels,
+            queued_builds=queued_builds,
+        ),
+        goimagebuilds=goimagebuilds,
     )

@@ -32,7 +32,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from goimage.config import load_settings
-from goimage.core import naming
+from goimage.core import naming, source
 from goimage.core.status_cache import WrittenStatuses
 from goimage.handlers.builds import NamespaceLocks
 from goimage.k8s import api
@@ -174,3 +174,6 @@ def configure(
     # kopf gives each object's handlers a shallow copy of this memo: one cache for all.
     memo.written_statuses = WrittenStatuses()
     memo.namespace_locks = NamespaceLocks()
+    # Resolve pods' answers not yet used, and each polled resource's next check.
+    memo.source_answers = source.Answers()
+    memo.poll_schedule = {}

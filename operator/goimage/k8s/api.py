@@ -178,9 +178,13 @@ def list_build_jobs(namespace: str) -> list[dict[str, Any]]:
     """The namespace's build Jobs (ours, by label), read from the API server.
 
     The queue counts running builds from this consistent read rather than from
-    the watch-fed index, which trails the Jobs this process just created.
+    the watch-fed index, which trails the Jobs this process just created. A
+    resolve Job (component `resolve`) is no build, and holds no slot.
     """
-    selector = f"{naming.LABEL_MANAGED_BY}={naming.MANAGED_BY}"
+    selector = (
+        f"{naming.LABEL_MANAGED_BY}={naming.MANAGED_BY},"
+        f"{naming.LABEL_COMPONENT}={naming.COMPONENT_BUILD}"
+    )
     jobs = batch().list_namespaced_job(namespace, label_selector=selector)
     client_ = _api_client()
     # The client's models, turned into the API's JSON shape that the core reads.

@@ -22,11 +22,12 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/bin/gitback /usr/local/bin/gitback
 ENV GITBACK_HOME="/data"
 LABEL "org.opencontainers.image.licenses"="Apache-2.0"
-LABEL "org.opencontainers.image.revision"="4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c"
-LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
 LABEL "org.opencontainers.image.title"="gitback"
 LABEL "team"="platform"
 EXPOSE 8080 9090
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/gitback"]
 CMD ["serve", "--listen=:8080"]
+# Last, so that a new commit changes no earlier instruction's cache key.
+LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
+LABEL "org.opencontainers.image.revision"="4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c"

@@ -24,7 +24,9 @@ RUN go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/bin/gitback .
 # Runtime stage: the binary and little else.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/bin/gitback /usr/local/bin/gitback
-LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
 LABEL "org.opencontainers.image.title"="gitback"
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/gitback"]
+# Last, so that a new commit changes no earlier instruction's cache key.
+LABEL "org.opencontainers.image.source"="https://github.com/flarexes/gitback.git"
+LABEL "org.opencontainers.image.revision"="4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c"
