@@ -12,10 +12,16 @@
 Started and stopped by cluster/cluster.sh (and cluster/git-serve.sh); bound to
 the pod bridge's gateway address, so pods and the host reach it and nothing
 else does.
+
+The git server's repositories under private/ ask for HTTP basic auth, as a git
+host's private repositories do: the user and password of
+$GOIMAGE_GIT_PRIVATE_CREDENTIALS ("user:password"), by default the fixed test
+pair DEFAULT_CREDENTIALS (the e2e tests read them with `private_credentials`).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.server
@@ -24,6 +30,23 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
+
+PRIVATE_PREFIX = "/private/"
+CREDENTIALS_ENV = "GOIMAGE_GIT_PRIVATE_CREDENTIALS"
+# Test credentials, not a secret: the server is reachable from the node's pods only.
+DEFAULT_CREDENTIALS = "goimage-e2e:private-e2e-password"
+
+
+def private_credentials(env: Mapping[str, str]) -> tuple[str, str]:
+    """The user and password that the repositories under private/ accept."""
+    user, _, password = (env.get(CREDENTIALS_ENV) or DEFAULT_CREDENTIALS).partition(":")
+    return user, password
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The Authorization header value of HTTP basic auth."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _read_chunked(stream: io.BufferedIOBase) -> bytes:
@@ -44,6 +67,8 @@ class GitHandler(http.server.BaseHTTPRequestHandler):
 
     server_version = "goimage-git"
     root = "."
+    # The Authorization header that PRIVATE_PREFIX needs ("": no auth asked, for anything).
+    private_auth = ""
 
     def do_GET(self) -> None:
         self._backend()
@@ -52,6 +77,16 @@ class GitHandler(http.server.BaseHTTPRequestHandler):
         self._backend()
 
     def _backend(self) -> None:
+        if (
+            self.private_auth
+            and self.path.startswith(PRIVATE_PREFIX)
+            and self.headers.get("Authorization") != self.private_auth
+        ):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="goimage-git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path, _, query = self.path.partition("?")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = _read_chunked(self.rfile)
@@ -119,7 +154,8 @@ def main(argv: list[str]) -> int:
         if shutil.which("git") is None:
             sys.stderr.write("git is not installed\n")
             return 2
-        handler = type("Handler", (GitHandler,), {"root": root})
+        auth = basic_auth(*private_credentials(os.environ))
+        handler = type("Handler", (GitHandler,), {"root": root, "private_auth": auth})
     else:
         handler = functools.partial(StaticHandler, directory=root)  # type: ignore[assignment]
     server = http.server.ThreadingHTTPServer((address, int(port)), handler)
