@@ -156,11 +156,14 @@ kind-demo: ## (needs Docker and kind; not run by CI) build the operator image, l
 
 # --- benchmarks ---------------------------------------------------------------------------------
 
-.PHONY: bench bench-plane bench-builds
+.PHONY: bench bench-plane bench-builds bench-scale
 bench: bench-plane bench-builds ## every benchmark below, one after the other (~20 min)
 
 bench-plane: venv tools ## operator on a local control plane: reaction, burst, API cost, footprint, each against its floor (~12 min; writes bench/results.md)
 	$(BIN)/python -m bench
+
+bench-scale: venv tools ## the operator with 10,000 finished builds on a local control plane: memory, CPU, restart time and API requests (~25 min; writes bench/results-scale.md)
+	$(BIN)/python -m bench.scale
 
 bench-builds: venv tools ## real builds on the e2e node (root): cold and warm builds of examples/ against host go build (~3-6 min once the node's images exist; writes bench/results-builds.md)
 	$(BIN)/python -m bench.node

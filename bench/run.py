@@ -638,6 +638,14 @@ def footprint_rows(op: OperatorFigures, options: Options) -> list[Row]:
         )
     rows.append(
         Row(
+            "operator CPU per build (burst)",
+            f"{op.burst_cpu_s / options.burst_builds * 1000:.0f} ms",
+            note=f"{op.burst_cpu_s:.1f} CPU s for the {options.burst_builds:,}-build burst, "
+            "from the first create until every status is Succeeded",
+        )
+    )
+    rows.append(
+        Row(
             f"operator idle CPU over {options.idle_s:.0f} s, "
             f"{options.burst_builds:,} finished builds",
             f"{op.idle_cpu_s:.2f} s",
