@@ -305,6 +305,12 @@ FULL_STATUS: Manifest = {
     "size": 8123456,
     "sizeHuman": "7.7 MiB",
     "tags": ["latest"],
+    "source": {
+        "url": "https://git.example.com/team/app.git",
+        "revision": "main",
+        "commit": "4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c",
+        "shortCommit": "4f1c2b3a5d6e",
+    },
     "configMapName": "app-1-dockerfile",
     "jobName": "app-1",
     "buildId": "1",
@@ -347,8 +353,10 @@ def test_status_keeps_every_field_and_printer_columns_show_it(
     assert table[1].split()[:5] == ["app", "Failed", "7.7", "MiB", f"{OUT}@{DIGEST}"]
 
     wide = kubectl("get", "gib", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "PHASE", "SIZE", "IMAGE", "REASON", "READY", "AGE"]
-    assert wide[1].split()[5:7] == ["ImageTooLarge", "False"]
+    assert wide[0].split() == [
+        "NAME", "PHASE", "SIZE", "IMAGE", "REASON", "READY", "COMMIT", "AGE"
+    ]  # fmt: skip
+    assert wide[1].split()[5:8] == ["ImageTooLarge", "False", "4f1c2b3a5d6e"]
 
     # The category: `kubectl get builds` lists GoImageBuilds too.
     assert "app" in kubectl("get", "builds", "-n", namespace, "-o", "name").stdout
