@@ -6,12 +6,24 @@ through the pods/status subresource, with the container states and
 termination messages a kubelet would report. Everything downstream is real:
 the Job controller reads these pods and finishes the Job, and the operator
 derives the GoImageBuild's status from both.
+
+A pod's log is the kubelet's to serve: the API server asks the pod's node's
+kubelet for it. `KubeletLogs` is that endpoint (HTTPS on loopback) and `node`
+registers a Node that points at it; a pod bound to that Node has the log the
+test gave, and a test can hold the answers back (a slow or wedged kubelet).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
+import tempfile
+import threading
 import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -184,3 +196,115 @@ def bind(kubectl: Kubectl, pod: dict[str, Any], node: str) -> None:
     }
     path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding"
     kubectl("create", "--raw", path, "-f", "-", input=json.dumps(binding))
+
+
+# --- pod logs: the kubelet's endpoint that the API server proxies `kubectl logs` to -----------
+
+# A held request waits at most this long for release(): a test that forgets to release
+# must not leave the API server's request (and the operator's read) waiting for ever.
+HOLD_LIMIT_S = 120.0
+
+
+class KubeletLogs:
+    """The kubelet's containerLogs endpoint on https://127.0.0.1:`port`: answers
+    /containerLogs/NAMESPACE/POD/CONTAINER with `logs[(namespace, pod, container)]` (empty
+    when unknown). After `hold()` it reads each request and answers nothing until
+    `release()`, as a kubelet that hangs does; `requests` holds each request's arrival."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.logs: dict[tuple[str, str, str], str] = {}
+        self.requests: list[tuple[float, str]] = []
+        self.requested = threading.Event()
+        self._open = threading.Event()
+        self._open.set()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*_self_signed(workdir))
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> KubeletLogs:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def answer(self, path: str) -> str:
+        """The log for a request's path (waits while held)."""
+        self.requests.append((time.monotonic(), path))
+        self.requested.set()
+        self._open.wait(HOLD_LIMIT_S)
+        parts = urllib.parse.urlsplit(path).path.strip("/").split("/")
+        if len(parts) != 4 or parts[0] != "containerLogs":
+            return ""
+        return self.logs.get((parts[1], parts[2], parts[3]), "")
+
+
+def _handler(logs: KubeletLogs) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = logs.answer(self.path).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the test reads `requests`; stderr stays quiet
+
+    return Handler
+
+
+def _self_signed(workdir: Path) -> tuple[str, str]:
+    """A serving certificate for 127.0.0.1. The API server does not check it: the control
+    plane sets no --kubelet-certificate-authority (as a kubelet's self-signed one)."""
+    cert, key = workdir / "kubelet.crt", workdir / "kubelet.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=kubelet-standin",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def kubelet_logs() -> KubeletLogs:
+    """A started KubeletLogs with its certificate in a temporary folder of its own."""
+    return KubeletLogs(Path(tempfile.mkdtemp(prefix="kubelet-standin-"))).start()
+
+
+def node(kubectl: Kubectl, name: str, kubelet_port: int) -> None:
+    """A Ready Node whose kubelet is at 127.0.0.1:`kubelet_port` (the API server reaches a
+    kubelet at its InternalIP and daemonEndpoints port): bind a pod to it to serve its log."""
+    kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+    }))  # fmt: skip
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    kubectl(
+        "patch", "node", name, "--subresource=status", "--type=merge", "-p", json.dumps({
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
+                "conditions": [{
+                    "type": "Ready", "status": "True", "reason": "KubeletReady",
+                    "message": "kubelet stand-in", "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                }],
+            },
+        }),
+    )  # fmt: skip

@@ -5,7 +5,8 @@ Both run as `goimage-operator run` with the chart's peering settings
 kubelet (kubelet_standin) and kills the active replica the way a lost node
 does (SIGKILL, no goodbye) or the way a rolling upgrade does (SIGTERM), and
 reads what the API server holds: one Job per build, and the statuses the
-standby writes once it takes over.
+standby writes once it takes over. On SIGTERM a handler in flight finishes
+first: its log read is held in the kubelet stand-in past kopf's own 2 s.
 
 A standby is observably idle: kopf logs every object it handles with the
 object's namespace (JSON log, `k8s` reference), and the standby's log names
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,8 @@ from testkit.crds import established
 from testkit.kubectl import Kubectl
 from testkit.operator_process import OperatorProcess, operator_env
 
+from goimage.handlers.startup import DEFAULT_SHUTDOWN_TIMEOUT_S
+
 # Short enough to keep this module quick, the chart's default (values.yaml).
 LIFETIME_S = 10
 # A takeover after SIGKILL: the dead replica's record expires (at most
@@ -49,6 +55,23 @@ HANDOVER_LIMIT_S = LIFETIME_S - 2
 PEERING_CRD = "clusterkopfpeerings.kopf.dev"
 # kopf logs this when a replica starts to act (each starts paused: peering is mandatory).
 ACTING = "Resuming operations after the pause"
+# ... and this when it gets SIGTERM.
+SIGTERM_RECEIVED = "Signal SIGTERM is received"
+
+# kopf's own default time for the handlers in flight after SIGTERM (queueing.exit_timeout),
+# which the operator raises to its shutdown timeout (GOIMAGE_SHUTDOWN_TIMEOUT, chart default).
+KOPF_EXIT_TIMEOUT_S = 2.0
+# How long the kubelet stand-in keeps the log read waiting after SIGTERM: past kopf's own
+# time, well within the shutdown timeout.
+LOG_HOLD_S = 3 * KOPF_EXIT_TIMEOUT_S
+# A failed clone: the kubelet's tail (the termination message) is Kaniko's usage text, so the
+# operator reads the error from the build step's log.
+USAGE_TAIL = """  -v, --verbosity string    Log level (default "info")
+
+Use "executor [command] --help" for more information about a command.
+"""
+CLONE_ERROR = "Error: error resolving source context: invalid branch: no-such-branch"
+BUILD_LOG = f"{CLONE_ERROR}\nUsage:\n  executor [flags]\n{USAGE_TAIL}"
 
 Replica = Callable[[str], OperatorProcess]
 
@@ -87,6 +110,17 @@ def replica(peering: str, control_plane: ControlPlane, tmp_path: Path) -> Iterat
         process.stop(kill=True)
 
 
+@pytest.fixture
+def kubelet_node(kubectl: Kubectl, namespace: str) -> Iterator[tuple[str, kubelet.KubeletLogs]]:
+    """A Node whose kubelet (the stand-in's log endpoint) serves its pods' logs."""
+    logs = kubelet.kubelet_logs()
+    name = f"kubelet-{namespace}"[:63]
+    kubelet.node(kubectl, name, logs.port)
+    yield name, logs
+    logs.stop()
+    kubectl("delete", "node", name, "--wait=false", check=False)
+
+
 def names(process: OperatorProcess, namespace: str) -> bool:
     """Whether any line of the process's log is about an object in `namespace`."""
     return f'"namespace": "{namespace}"' in process.full_log()
@@ -99,6 +133,18 @@ def job_names(kubectl: Kubectl, namespace: str) -> list[str]:
 def peers(kubectl: Kubectl, peering: str) -> int:
     body = json.loads(kubectl("get", "clusterkopfpeering", peering, "-o=json").stdout)
     return len(body.get("status") or {})
+
+
+def logged_at(process: OperatorProcess, message: str, *, after: str) -> float:
+    """Seconds from the first log line holding `after` to the next one holding `message`."""
+    stamps: list[datetime] = []
+    for line in process.full_log().splitlines():
+        wanted = message if stamps else after
+        if line.startswith("{") and wanted in line:
+            stamps.append(datetime.fromisoformat(json.loads(line)["timestamp"]))
+            if len(stamps) == 2:
+                return (stamps[1] - stamps[0]).total_seconds()
+    raise AssertionError(f"no {message!r} after {after!r} in the log:\n{process.log()}")
 
 
 def wait_acting(process: OperatorProcess) -> None:
@@ -177,6 +223,62 @@ def test_sigterm_hands_over_at_once_and_a_restarted_replica_stands_by(
     assert not names(third, namespace), "the restarted replica handled the test's objects"
     assert job_names(kubectl, namespace) == ["hello-1", "next-1"]
     print(f"handover after SIGTERM: {handover:.1f}s")
+
+
+def test_sigterm_lets_a_handler_in_flight_finish(
+    kubectl: Kubectl,
+    namespace: str,
+    replica: Replica,
+    kubelet_node: tuple[str, kubelet.KubeletLogs],
+) -> None:
+    node, logs = kubelet_node
+    active = replica("only")
+    wait_acting(active)
+    apply(kubectl, namespace, build("hello"))
+    job = current_job(kubectl, namespace, "hello", active)
+    pod = kubelet.pod_of(kubectl, namespace, job["metadata"]["name"])
+    kubelet.bind(kubectl, pod, node)
+    kubelet.start_build(kubectl, pod)
+    wait_phase(kubectl, namespace, "hello", "Building", active)
+
+    # The clone fails; the handler asks the API server for the build step's log, and the
+    # kubelet (stand-in) holds the answer: the handler is in flight.
+    logs.logs[namespace, pod["metadata"]["name"], kubelet.BUILD] = BUILD_LOG
+    logs.hold()
+    kubelet.fail_build(kubectl, pod, log_tail=USAGE_TAIL)
+    wait_for("the operator's log read", logs.requested.is_set, active)
+    assert status_of(kubectl, namespace, "hello")["phase"] == "Building"
+
+    assert active.process is not None
+    active.process.send_signal(signal.SIGTERM)
+    terminated = time.monotonic()
+    time.sleep(LOG_HOLD_S)
+    logs.release()
+    try:
+        code = active.process.wait(timeout=DEFAULT_SHUTDOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {DEFAULT_SHUTDOWN_TIMEOUT_S}s after SIGTERM:\n{active.log()}")
+    exited = time.monotonic() - terminated
+    read_at = logs.requests[0][0] - terminated
+
+    # The handler finished with the log's answer, after kopf's own 2 s had passed.
+    status = status_of(kubectl, namespace, "hello")
+    assert status["phase"] == "Failed", (status, active.log())
+    assert status["failure"]["reason"] == "SourceFailed", status["failure"]
+    assert CLONE_ERROR.removeprefix("Error: ") in status["failure"]["message"]
+    # kopf waited for it: nothing cancelled, no work left behind (with kopf's own 2 s it
+    # logs "Unprocessed streams left" and "Handler 'pod_changed' is cancelled").
+    shutdown = active.full_log().partition(SIGTERM_RECEIVED)[2]
+    assert "Handler 'pod_changed' succeeded" in shutdown, shutdown
+    assert "is cancelled. Will escalate" not in shutdown, shutdown
+    assert "Unprocessed streams left" not in shutdown, shutdown
+    assert code == 0, active.log()
+    finished = logged_at(active, "Handler 'pod_changed' succeeded", after=SIGTERM_RECEIVED)
+    print(
+        f"handler in flight from {-read_at:.1f}s before SIGTERM (its log read), answered "
+        f"{LOG_HOLD_S:.0f}s after, finished {finished:.1f}s after; the process exited "
+        f"{exited:.1f}s after SIGTERM (limit {DEFAULT_SHUTDOWN_TIMEOUT_S:.0f}s)"
+    )
 
 
 # --- the settings behind it (no control plane) ------------------------------------------------
