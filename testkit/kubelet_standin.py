@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -281,11 +280,6 @@ def _self_signed(workdir: Path) -> tuple[str, str]:
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     return str(cert), str(key)
-
-
-def kubelet_logs() -> KubeletLogs:
-    """A started KubeletLogs with its certificate in a temporary folder of its own."""
-    return KubeletLogs(Path(tempfile.mkdtemp(prefix="kubelet-standin-"))).start()
 
 
 def node(kubectl: Kubectl, name: str, kubelet_port: int) -> None:

@@ -111,9 +111,11 @@ def replica(peering: str, control_plane: ControlPlane, tmp_path: Path) -> Iterat
 
 
 @pytest.fixture
-def kubelet_node(kubectl: Kubectl, namespace: str) -> Iterator[tuple[str, kubelet.KubeletLogs]]:
+def kubelet_node(
+    kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> Iterator[tuple[str, kubelet.KubeletLogs]]:
     """A Node whose kubelet (the stand-in's log endpoint) serves its pods' logs."""
-    logs = kubelet.kubelet_logs()
+    logs = kubelet.KubeletLogs(tmp_path).start()
     name = f"kubelet-{namespace}"[:63]
     kubelet.node(kubectl, name, logs.port)
     yield name, logs
