@@ -79,6 +79,7 @@ def test_uuidgen_records_its_commit_in_the_status_and_the_image(
         "revision": "main",
         "commit": commit,
         "shortCommit": commit[:12],
+        "ref": "refs/heads/main",
     }
     found = labels(cluster, status["image"])
     assert found[REVISION_LABEL] == commit

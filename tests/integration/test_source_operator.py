@@ -135,6 +135,7 @@ def test_the_job_pins_the_heads_commit_and_the_status_names_it(
         "revision": "main",
         "commit": commit,
         "shortCommit": commit[:12],
+        "ref": "refs/heads/main",
     }
     wide = kubectl("get", "gib", "hello", "-n", namespace, "-o", "wide").stdout
     assert "COMMIT" in wide.splitlines()[0]

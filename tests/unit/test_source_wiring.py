@@ -115,6 +115,7 @@ def test_status_source_comes_from_the_job() -> None:
         "revision": "main",
         "commit": COMMIT,
         "shortCommit": COMMIT[:12],
+        "ref": "refs/heads/main",
     }
 
 
@@ -154,6 +155,23 @@ def test_resolving_awaits_the_source() -> None:
     assert patch["jobName"] is None
     assert status.awaits_source(patch)
     assert not status.waits_for_source(patch)
+
+
+def test_a_waiting_build_keeps_the_commit_its_status_named() -> None:
+    resolved = plan().with_source(HEAD)
+    queued = status.status_for_queued(
+        resolved, position=1, waiting=1, limit=1, policy="p", previous={}, now=NOW
+    )
+    assert queued["source"]["ref"] == "refs/heads/main"
+    assert source.resolved_in_status(queued, build_id="3", revision="main") == HEAD
+    # Another build, another revision, or a Job made: it asks git again.
+    assert source.resolved_in_status(queued, build_id="3-abcdef", revision="main") is None
+    assert source.resolved_in_status(queued, build_id="3", revision="v1") is None
+    assert (
+        source.resolved_in_status(queued | {"jobName": "x"}, build_id="3", revision="main") is None
+    )
+    unavailable = status.status_for_source_unavailable(plan(), error="x", previous={}, now=NOW)
+    assert source.resolved_in_status(unavailable, build_id="3", revision="main") is None
 
 
 # --- which build is current ------------------------------------------------------------------

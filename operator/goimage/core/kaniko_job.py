@@ -456,6 +456,8 @@ def job_annotations(spec: BuildSpec, resolved: Resolved | None = None) -> dict[s
     }
     if resolved is not None:
         annotations[naming.ANNOTATION_COMMIT] = resolved.commit
+        if resolved.ref:
+            annotations[naming.ANNOTATION_REF] = resolved.ref
     if spec.output.max_size is not None:
         annotations[naming.ANNOTATION_MAX_SIZE] = str(spec.output.max_size)
     return annotations

@@ -36,6 +36,7 @@ ANNOTATION_MAX_SIZE = f"{GROUP}/max-size"
 ANNOTATION_COMMIT = f"{GROUP}/commit"
 ANNOTATION_REVISION = f"{GROUP}/revision"
 ANNOTATION_SOURCE_URL = f"{GROUP}/source-url"
+ANNOTATION_REF = f"{GROUP}/ref"
 
 # app.kubernetes.io/component of what the operator makes: a build's Job, Pod and
 # ConfigMap, or a resolve Job and its Pod (a private repository's commit).

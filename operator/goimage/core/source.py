@@ -211,6 +211,21 @@ def latest_build_commit(jobs: Iterable[Mapping[str, Any]], generation: int) -> s
     return commit if commit and _COMMIT.match(commit) else None
 
 
+def resolved_in_status(
+    status: Mapping[str, Any], *, build_id: str, revision: str
+) -> Resolved | None:
+    """The commit a build's status already names before its Job exists (it waits for a
+    slot or for quota): that build keeps it, instead of asking git again and maybe
+    building another commit than the one its status said."""
+    if status.get("buildId") != build_id or status.get("jobName"):
+        return None
+    named = status.get("source") or {}
+    commit = str(named.get("commit") or "")
+    if named.get("revision") != revision or not _COMMIT.match(commit):
+        return None
+    return Resolved(commit=commit, ref=str(named.get("ref") or ""))
+
+
 def poll_build_id(base_build_id: str, commit: str) -> str:
     """The id of a build a poll starts: the generation's id and the commit, so a restarted
     operator that finds the same new commit makes the same Job name (AlreadyExists)."""

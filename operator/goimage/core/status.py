@@ -348,15 +348,16 @@ def _completion_time(
 SHORT_COMMIT = 12
 
 
-def source_status(url: str, revision: str, commit: str) -> dict[str, Any]:
+def source_status(url: str, revision: str, commit: str, ref: str = "") -> dict[str, Any]:
     """status.source: the repository (no credentials: the spec refuses them), the revision
-    as asked, and the full commit built with a short form for `kubectl get -o wide`
-    (a printer column's JSONPath cannot cut a string)."""
+    as asked, the full commit built with a short form for `kubectl get -o wide` (a
+    printer column's JSONPath cannot cut a string), and the ref it was read from."""
     return {
         "url": url,
         "revision": revision,
         "commit": commit or None,
         "shortCommit": commit[:SHORT_COMMIT] or None,
+        "ref": ref or None,
     }
 
 
@@ -370,12 +371,13 @@ def _job_source(job: Mapping[str, Any]) -> dict[str, Any] | None:
         url,
         annotations.get(naming.ANNOTATION_REVISION, ""),
         annotations.get(naming.ANNOTATION_COMMIT, ""),
+        annotations.get(naming.ANNOTATION_REF, ""),
     )
 
 
 def _plan_source(plan: BuildPlan) -> dict[str, Any]:
     git = plan.spec.source.git
-    return source_status(git.url, git.revision, plan.commit)
+    return source_status(git.url, git.revision, plan.commit, plan.source.ref if plan.source else "")
 
 
 def status_from_build(

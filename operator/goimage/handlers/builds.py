@@ -195,17 +195,22 @@ def resolve_commit(
     plan: BuildPlan,
     request: str,
     *,
+    current: Mapping[str, Any],
     settings: Settings,
     answers: source.Answers,
     placement: policy.PodPlacement | None,
 ) -> source.Resolved:
-    """The commit `plan` builds. A commit revision is itself; a public repository's refs
-    the operator lists (this handler's thread waits GIT_TIMEOUT_S at most); a private
+    """The commit `plan` builds. A commit revision is itself; a build whose status named
+    its commit before its Job (queued, waiting for quota) keeps it; a public repository's
+    refs the operator lists (this handler's thread waits GIT_TIMEOUT_S at most); a private
     one's a resolve Job lists with the Secret (SourceWait until its pod has answered:
     the resolve pod handler goes on then). Raises SourceUnavailable or ResolveError."""
     if plan.source is not None:
         return plan.source
     git = plan.spec.source.git
+    named = source.resolved_in_status(current, build_id=plan.build_id, revision=git.revision)
+    if named is not None:
+        return named
     if not git.secret_name:
         return git_remote.resolve(git.url, git.revision, timeout_s=GIT_TIMEOUT_S)
     answer = answers.take((plan.uid, request, git.revision), now=time.monotonic())
@@ -256,7 +261,12 @@ def _carry_out(
             )
             plan = plan.with_source(
                 resolve_commit(
-                    plan, request, settings=settings, answers=answers, placement=admitted.placement
+                    plan,
+                    request,
+                    current=current,
+                    settings=settings,
+                    answers=answers,
+                    placement=admitted.placement,
                 )
             )
             # A status written before the commit was known is replaced by the build's own.
@@ -414,7 +424,12 @@ def poll_body(
         return False
     try:
         head = resolve_commit(
-            plan, source.POLL_REQUEST, settings=settings, answers=answers, placement=None
+            plan,
+            source.POLL_REQUEST,
+            current={},  # a poll asks git what the head is now
+            settings=settings,
+            answers=answers,
+            placement=None,
         )
     except SourceWait:
         return False
@@ -458,7 +473,7 @@ def poll_due(uid: str, interval_s: float, schedule: dict[str, datetime]) -> bool
 
 def start_waiting_builds(
     namespace: str, *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
-    logger: kopf.Logger,
+    logger: kopf.Logger, answers: source.Answers | None = None,
 ) -> None:  # fmt: skip
     """A slot may have freed in `namespace`: reconcile its waiting builds, oldest first,
     until one of them cannot start."""
@@ -467,7 +482,9 @@ def start_waiting_builds(
         body = api.get_build(namespace, entry.name)
         if body is None:
             continue
-        reconcile_body(body, settings=settings, indexes=indexes, locks=locks, logger=logger)
+        reconcile_body(
+            body, settings=settings, indexes=indexes, locks=locks, logger=logger, answers=answers
+        )
         after = api.get_build(namespace, entry.name)
         if after is not None and build_queue.is_queued(after.get("status") or {}):
             return

@@ -144,6 +144,7 @@ def job_changed(
             ),
             locks=memo.namespace_locks,
             logger=logger,
+            answers=memo.source_answers,
         )
 
 

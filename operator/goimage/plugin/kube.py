@@ -87,9 +87,9 @@ def get_build(cluster: Cluster, name: str) -> dict[str, Any]:
 
 
 def list_jobs(cluster: Cluster, name: str) -> list[dict[str, Any]]:
-    jobs = cluster.batch().list_namespaced_job(
-        cluster.namespace, label_selector=naming.owner_selector(name)
-    )
+    # Build Jobs only: a resolve Job (a private repository's commit) has no log to show.
+    selector = f"{naming.owner_selector(name)},{naming.LABEL_COMPONENT}={naming.COMPONENT_BUILD}"
+    jobs = cluster.batch().list_namespaced_job(cluster.namespace, label_selector=selector)
     return [cluster.plain(job) for job in jobs.items]
 
 
