@@ -71,6 +71,7 @@ def children(created: dict[str, Any], settings: Settings) -> tuple[dict[str, Any
         labels=plan.labels,
         owner=plan.owner,
         dockerfile=render_dockerfile(plan.spec, resource=plan.resource),
+        spec=plan.raw_spec,
     )
     return configmap, build_kaniko_job(plan, settings)
 

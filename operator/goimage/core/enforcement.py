@@ -50,7 +50,7 @@ def enforce(
             f"spec.builder.timeout: {plan.spec.builder.timeout} is above the longest build "
             f"this cluster allows ({settings.max_timeout}, the operator's maxTimeout setting)",
         )
-    oversize = configmap.oversize_message(dockerfile)
+    oversize = configmap.oversize_message(dockerfile, plan.raw_spec)
     if oversize is not None:
         raise Refusal(Reason.INVALID_SPEC, oversize)
     try:
