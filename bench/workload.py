@@ -38,6 +38,11 @@ def build_name(index: int) -> str:
     return f"hello-{index:04d}"
 
 
+# A pinned commit: a branch would first be resolved against the git server, and
+# git.invalid answers nobody (the benchmarks never leave loopback).
+COMMIT = "4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c"
+
+
 def job_name(index: int) -> str:
     """The operator's name for the first build's Job (and ConfigMap): `<name>-<generation>`."""
     return naming.build_object_name(build_name(index), naming.build_id(1, ""))
@@ -50,7 +55,7 @@ def goimagebuild(namespace: str, index: int) -> dict[str, Any]:
         "kind": naming.KIND,
         "metadata": {"name": build_name(index), "namespace": namespace},
         "spec": {
-            "source": {"git": {"url": "https://git.invalid/team/hello.git", "revision": "main"}},
+            "source": {"git": {"url": "https://git.invalid/team/hello.git", "revision": COMMIT}},
             "go": {"package": "./cmd/hello"},
             "output": {"image": REPOSITORY, "tags": ["latest", "v1"]},
         },
