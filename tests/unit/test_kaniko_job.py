@@ -433,6 +433,20 @@ class TestJob:
         }
         assert len(names) == 4
 
+    def test_publish_runs_as_the_layouts_owner_without_capabilities(self) -> None:
+        # Kaniko (root) writes some layout blobs 0600: publish reads them as their owner.
+        job = job_for()
+        publish = next(
+            c
+            for c in job["spec"]["template"]["spec"]["initContainers"]
+            if c["name"] == naming.CONTAINER_PUBLISH
+        )
+        context = publish["securityContext"]
+        assert context["runAsUser"] == 0
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+
     def test_report_container_is_locked_down(self) -> None:
         job = job_for()
         context = report_container(job)["securityContext"]

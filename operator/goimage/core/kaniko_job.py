@@ -364,12 +364,25 @@ def _publish_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"memory": "256Mi"},
         },
-        "securityContext": _operator_step_security(),
+        "securityContext": _publish_step_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if env:
         container["env"] = env
     return container
+
+
+def _publish_step_security() -> dict[str, Any]:
+    """The publish step reads every blob of the OCI layouts Kaniko wrote as root, some
+    of them 0600 (ggcr writes a layer through a temporary file): it runs as root, the
+    files' owner, with every capability dropped, so it reads them by owner permission
+    and nothing else; a non-root user would need DAC_OVERRIDE for the same."""
+    return {
+        **_operator_step_security(),
+        "runAsNonRoot": False,
+        "runAsUser": 0,
+        "runAsGroup": 0,
+    }
 
 
 def _pin_builder_container(plan: BuildPlan, settings: Settings) -> dict[str, Any]:
