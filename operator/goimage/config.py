@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 
+from goimage.core import pod_release
 from goimage.core import settings as defaults
 from goimage.core.settings import DEFAULT_KANIKO_IMAGE, DEFAULT_REPORTER_IMAGE, Settings
 
@@ -26,6 +27,13 @@ def _resources(value: str) -> Mapping[str, Mapping[str, str]]:
     }
 
 
+def _retention(value: str) -> str:
+    """GOIMAGE_FINISHED_POD_RETENTION: a duration (5m, 90s) or 0; checked at start-up."""
+    text = value.strip() or defaults.DEFAULT_FINISHED_POD_RETENTION
+    pod_release.retention_seconds(text)  # raises ValueError naming the variable
+    return text
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     return Settings(
@@ -39,4 +47,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         output_size_limit=env.get("GOIMAGE_OUTPUT_SIZE_LIMIT")
         or defaults.DEFAULT_OUTPUT_SIZE_LIMIT,
         max_timeout=env.get("GOIMAGE_MAX_BUILD_TIMEOUT") or defaults.DEFAULT_MAX_TIMEOUT,
+        finished_pod_retention=_retention(env.get("GOIMAGE_FINISHED_POD_RETENTION", "")),
     )

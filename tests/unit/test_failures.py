@@ -59,16 +59,31 @@ def test_summary_strips_colours_and_blank_lines() -> None:
 
 
 def test_summary_appends_the_hint() -> None:
-    hint = failures.logs_hint("team-a", "gitback-3-x7k2p", "build")
-    assert hint == "More: kubectl logs -n team-a gitback-3-x7k2p -c build"
+    hint = failures.logs_hint("team-a", "gitback", "3", "build", retention="5m")
+    assert hint == (
+        'More: kubectl gib logs -n team-a gitback --build 3, step "build" '
+        "(the build's pod, and its log, is kept for 5m after the build ends)"
+    )
     text = failures.summarize(COMPILE_LOG, hint=hint)
     assert text.endswith("\n" + hint)
 
 
-@pytest.mark.parametrize("limit", [100, 300, failures.MESSAGE_LIMIT])
+def test_the_hint_never_names_a_pod_that_is_deleted_at_once() -> None:
+    # finishedPodRetention 0: the pod goes as soon as the result is written, so the
+    # hint names no pod and no build whose log is gone, only a rebuild's to follow.
+    hint = failures.logs_hint("team-a", "gitback", "3", "build", retention="0")
+    assert hint == (
+        'More: kubectl gib logs -n team-a gitback -f while a rebuild runs, step "build" (the '
+        "operator deletes a finished build's pod, and its log, at once: finishedPodRetention is 0)"
+    )
+    assert "--build" not in hint
+
+
+# 200: the hint (about 130 characters) leaves room for about one log line.
+@pytest.mark.parametrize("limit", [200, 300, failures.MESSAGE_LIMIT])
 def test_summary_keeps_the_end_within_the_limit(limit: int) -> None:
     log = "\n".join(f"line {n:04d} " + "x" * 40 for n in range(500))
-    hint = failures.logs_hint("ns", "pod", "build")
+    hint = failures.logs_hint("ns", "app", "1", "build", retention="5m")
     text = failures.summarize(log, hint=hint, limit=limit)
     assert len(text) <= limit
     assert "line 0499" in text

@@ -15,6 +15,7 @@ import pytest
 from tests.unit import factories
 from tests.unit.test_status import (
     COMPILE_TAIL,
+    LOGS_HINT,
     NOW,
     POD_NAME,
     from_build,
@@ -124,6 +125,7 @@ class TestDisruptions:
         assert "deleted while the build ran" in message
         assert "rebuild" in message
         assert "kubectl logs" not in message
+        assert "kubectl gib logs" not in message
         assert POD_NAME not in message
 
     def test_deleted_pod_seen_before_the_job_fails(self) -> None:
@@ -177,6 +179,7 @@ class TestDisruptions:
         assert words in message
         assert failures.REBUILD in message
         assert "kubectl logs" not in message
+        assert "kubectl gib logs" not in message
 
     def test_evicted_for_node_memory(self) -> None:
         words = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 80Mi."
@@ -228,7 +231,7 @@ class TestDisruptions:
         message = failed(
             from_build(job_failed("BackoffLimitExceeded", BACKOFF), pod), Reason.BUILD_FAILED
         )
-        assert f"kubectl logs -n team-a {POD_NAME} -c build" in message
+        assert LOGS_HINT in message
 
 
 # --- a full disk --------------------------------------------------------------------------------
@@ -244,7 +247,7 @@ class TestOutOfDisk:
         assert first.endswith("no space left on device")
         assert second.startswith("the build ran out of disk space")
         assert "requests.ephemeral-storage" in message
-        assert message.endswith(f"More: kubectl logs -n team-a {POD_NAME} -c build")
+        assert message.endswith(LOGS_HINT)
         assert "INFO[" not in message
 
     def test_a_very_long_disk_line_is_cut(self) -> None:

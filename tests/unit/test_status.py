@@ -30,6 +30,11 @@ NOW = "2025-11-20T10:02:40Z"
 LATER = "2025-11-20T10:09:00Z"
 
 POD_NAME = "gitback-3-x7k2p"
+# Where a failure sends the user for the whole log: the build, not its pod (which goes).
+LOGS_HINT = (
+    'More: kubectl gib logs -n team-a gitback --build 3, step "build" '
+    "(the build's pod, and its log, is kept for 5m after the build ends)"
+)
 DIGEST = "sha256:4f1c9a0e3b2d5c6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
 SIZE = 8123456
 KANIKO = Settings().kaniko_image
@@ -406,14 +411,15 @@ class TestFailures:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
         message = self.assert_failed(from_build(job, pod_build_failed(SOURCE_TAIL)), "SourceFailed")
         assert "authentication required" in message
-        assert f"kubectl logs -n team-a {POD_NAME} -c build" in message
+        assert LOGS_HINT in message
+        assert POD_NAME not in message
 
     def test_build_failed_carries_the_compiler_line(self) -> None:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
         message = self.assert_failed(from_build(job, pod_build_failed(COMPILE_TAIL)), "BuildFailed")
         assert "./main.go:14:2: undefined: fmt.Printn" in message
         assert "error building image" in message
-        assert message.endswith(f"More: kubectl logs -n team-a {POD_NAME} -c build")
+        assert message.endswith(LOGS_HINT)
         assert "Taking snapshot" not in message
 
     def test_build_failed_before_the_job_controller_notices(self) -> None:
@@ -430,7 +436,7 @@ class TestFailures:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
         message = self.assert_failed(from_build(job, pod_build_failed(tail)), "BuildFailed")
         assert "./main.go:14:2: undefined: fmt.Printn" in message
-        assert "kubectl logs" in message
+        assert LOGS_HINT in message
 
     def test_push_failed(self) -> None:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
@@ -456,7 +462,7 @@ class TestFailures:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
         message = self.assert_failed(from_build(job, pod), "PushFailed")
         assert "no OCI layout" in message
-        assert "-c report" in message
+        assert 'kubectl gib logs -n team-a gitback --build 3, step "report"' in message
 
     def test_report_wrote_garbage(self) -> None:
         pod = make_pod(
@@ -470,7 +476,8 @@ class TestFailures:
         pod = pod_build_failed(COMPILE_TAIL, code=137, reason="OOMKilled")
         message = self.assert_failed(from_build(job, pod), "OutOfMemory")
         assert "spec.builder.resources.limits.memory" in message
-        assert f"kubectl logs -n team-a {POD_NAME} -c build" in message
+        assert LOGS_HINT in message
+        assert POD_NAME not in message
 
     def test_timeout_without_a_pod(self) -> None:
         job = job_failed("DeadlineExceeded", "Job was active longer than specified deadline")
@@ -521,7 +528,7 @@ class TestFailures:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
         message = self.assert_failed(from_build(job, pod_build_failed("")), "BuildFailed")
         assert message.startswith("exit code 1\n")
-        assert "kubectl logs" in message
+        assert LOGS_HINT in message
 
     def test_completion_time_from_the_failed_condition(self) -> None:
         job = job_failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")

@@ -105,8 +105,24 @@ def summarize(log_tail: str, *, hint: str = "", limit: int = MESSAGE_LIMIT) -> s
     return "\n".join(reversed(kept)) + suffix
 
 
-def logs_hint(namespace: str, pod: str, container: str) -> str:
-    return f"More: kubectl logs -n {namespace} {pod} -c {container}"
+def logs_hint(namespace: str, name: str, build: str, container: str, *, retention: str) -> str:
+    """Where the whole log is: `kubectl gib logs` of this build (its `container` step's
+    lines), while its pod is kept.
+
+    Not `kubectl logs <pod>`: the operator deletes a finished build's pod once
+    `retention` (its finishedPodRetention setting) has passed, and the plugin
+    says so plainly when the pod is gone; a pod name would lead nowhere then.
+    """
+    command = f"kubectl gib logs -n {namespace} {name}"
+    if retention.strip() in ("0", ""):
+        return (
+            f'More: {command} -f while a rebuild runs, step "{container}" (the operator deletes '
+            "a finished build's pod, and its log, at once: finishedPodRetention is 0)"
+        )
+    return (
+        f'More: {command} --build {build}, step "{container}" (the build\'s pod, and its log, '
+        f"is kept for {retention} after the build ends)"
+    )
 
 
 def out_of_disk(log_tail: str) -> bool:

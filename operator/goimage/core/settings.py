@@ -21,6 +21,8 @@ DEFAULT_BUILD_RESOURCES: Mapping[str, Mapping[str, str]] = {
 }
 DEFAULT_OUTPUT_SIZE_LIMIT = "2Gi"
 DEFAULT_MAX_TIMEOUT = "2h"
+# How long a finished build's pod (and its log, and Kaniko's writable layer) is kept.
+DEFAULT_FINISHED_POD_RETENTION = "5m"
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,7 @@ class Settings:
     output_size_limit: str = DEFAULT_OUTPUT_SIZE_LIMIT
     # The longest spec.builder.timeout any build may set (a policy may set less).
     max_timeout: str = DEFAULT_MAX_TIMEOUT
+    # How long after it ended a finished build's pod is kept before the operator
+    # deletes it (a duration such as 5m; "0": at once). The Job and the status stay:
+    # the pod holds only the log and the dead containers' disk.
+    finished_pod_retention: str = DEFAULT_FINISHED_POD_RETENTION

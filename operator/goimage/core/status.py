@@ -12,7 +12,7 @@ ever; a pod stopped from outside says how (`failures.disruption`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from goimage.core import failures, naming, results
 from goimage.core.conditions import Phase, Reason, conditions_for
 from goimage.core.plan import BuildPlan
+from goimage.core.settings import DEFAULT_FINISHED_POD_RETENTION
 
 # Waiting reasons that mean the pod cannot start without someone's help.
 _STUCK = {
@@ -145,11 +146,30 @@ def _succeeded(job: Mapping[str, Any], report: Mapping[str, Any]) -> Observation
     return Observation(Phase.SUCCEEDED, Reason.SUCCEEDED, f"pushed {image} ({size})", result)
 
 
+def logs_hint(job: Mapping[str, Any], container: str, retention: str) -> str:
+    """The command that shows the build's whole log (by its GoImageBuild's name and build id)."""
+    meta = job.get("metadata", {})
+    labels = meta.get("labels") or {}
+    owner = next(
+        (r for r in meta.get("ownerReferences") or () if r.get("controller")),
+        {"name": labels.get(naming.LABEL_BUILD_NAME, "")},
+    )
+    return failures.logs_hint(
+        meta.get("namespace", ""),
+        str(owner.get("name") or ""),
+        str(labels.get(naming.LABEL_BUILD_ID) or ""),
+        container,
+        retention=retention,
+    )
+
+
 def _failed_container(
-    pod: Mapping[str, Any], container: str, terminated: Mapping[str, Any]
+    pod: Mapping[str, Any],
+    container: str,
+    terminated: Mapping[str, Any],
+    hint_for: Callable[[str], str],
 ) -> failures.Failure:
-    meta = pod.get("metadata", {})
-    hint = failures.logs_hint(meta.get("namespace", ""), meta.get("name", ""), container)
+    hint = hint_for(container)
     log_tail = terminated.get("message") or ""
     if terminated.get("reason") == "OOMKilled":
         return failures.Failure(
@@ -197,7 +217,9 @@ def _deleted_at_deadline(job: Mapping[str, Any], pod: Mapping[str, Any] | None) 
     return deleted - grace >= started + timedelta(seconds=int(deadline))
 
 
-def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.Failure:
+def _failed(
+    job: Mapping[str, Any], pod: Mapping[str, Any] | None, hint_for: Callable[[str], str]
+) -> failures.Failure:
     job_failed = _job_failure(job)
     pod_status = (pod or {}).get("status", {})
     if (
@@ -220,11 +242,11 @@ def _failed(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> failures.F
     if pod is not None:
         failed_init = _failed_init(pod)
         if failed_init is not None:
-            return _failed_container(pod, *failed_init)
+            return _failed_container(pod, *failed_init, hint_for)
         report = _container(pod, "containerStatuses", naming.CONTAINER_REPORT)
         terminated = report.get("state", {}).get("terminated") or {}
         if terminated and terminated.get("exitCode", 0) != 0:
-            return _failed_container(pod, naming.CONTAINER_REPORT, terminated)
+            return _failed_container(pod, naming.CONTAINER_REPORT, terminated, hint_for)
         if pod_status.get("message"):
             return failures.Failure(Reason.BUILD_FAILED, str(pod_status["message"]))
     detail = (job_failed or {}).get("message") or "the build pod failed"
@@ -270,19 +292,29 @@ def _failure(failure: failures.Failure) -> Observation:
 
 
 def observe(
-    job: Mapping[str, Any], pod: Mapping[str, Any] | None, *, pod_refused: str = ""
+    job: Mapping[str, Any],
+    pod: Mapping[str, Any] | None,
+    *,
+    pod_refused: str = "",
+    retention: str = DEFAULT_FINISHED_POD_RETENTION,
 ) -> Observation:
     """Where the build of `job` stands.
 
     `pod_refused`: the API server's words when it refused the Job's pod (a
     ResourceQuota on pods or memory: the Job controller's FailedCreate event).
+    `retention`: how long a finished build's pod is kept (the operator's
+    finishedPodRetention), which a failure's hint to the log tells.
     """
+
+    def hint_for(container: str) -> str:
+        return logs_hint(job, container, retention)
+
     if _job_failure(job) or (pod or {}).get("status", {}).get("phase") == "Failed":
-        return _failure(_failed(job, pod))
+        return _failure(_failed(job, pod, hint_for))
     if pod is not None and _being_deleted(pod):
         # Decided at the first sign: the pod (and with it what it knew) may be gone
         # from the index by the time the Job controller marks the Job failed.
-        return _failure(_failed(job, pod))
+        return _failure(_failed(job, pod, hint_for))
     if pod is None:
         if _job_condition(job, "Complete") or _job_condition(job, "SuccessCriteriaMet"):
             return _failure(failures.Failure(Reason.RESULT_LOST, RESULT_LOST))
@@ -298,12 +330,12 @@ def observe(
     failed_init = _failed_init(pod)
     if failed_init is not None:
         disrupted = failures.disruption(pod)
-        return _failure(disrupted or _failed_container(pod, *failed_init))
+        return _failure(disrupted or _failed_container(pod, *failed_init, hint_for))
     report_terminated = report.get("state", {}).get("terminated") or {}
     if report_terminated:
         if report_terminated.get("exitCode", 0) == 0:
             return _succeeded(job, report)
-        failure = _failed_container(pod, naming.CONTAINER_REPORT, report_terminated)
+        failure = _failed_container(pod, naming.CONTAINER_REPORT, report_terminated, hint_for)
         return Observation(Phase.FAILED, failure.reason, failure.message, failure=failure)
     # Checked before "building": a report step that cannot pull its image after
     # Kaniko finished must say so, not look like a build that runs on.
@@ -387,11 +419,12 @@ def status_from_build(
     previous: Mapping[str, Any],
     now: str,
     pod_refused: str = "",
+    retention: str = DEFAULT_FINISHED_POD_RETENTION,
 ) -> dict[str, Any]:
     """The status patch for the build that `job` runs (and `pod`, its pod, if any)."""
     meta = job.get("metadata", {})
     generation = int(meta.get("labels", {}).get(naming.LABEL_GENERATION, 0))
-    seen = observe(job, pod, pod_refused=pod_refused)
+    seen = observe(job, pod, pod_refused=pod_refused, retention=retention)
     repository = (meta.get("annotations") or {}).get(naming.ANNOTATION_IMAGE, "")
     finished = seen.phase in (Phase.SUCCEEDED, Phase.FAILED)
     patch: dict[str, Any] = {

@@ -18,6 +18,7 @@ from typing import Any
 
 from goimage.core import failures, naming, status
 from goimage.core.conditions import Phase, Reason
+from goimage.core.settings import DEFAULT_FINISHED_POD_RETENTION
 
 _FINISHED = (str(Phase.SUCCEEDED), str(Phase.FAILED))
 # The key under which the pods index keeps each pod's `pod_fingerprint`.
@@ -166,20 +167,24 @@ def status_update(
     known: Mapping[str, Any],
     now: str,
     pod_refused: str = "",
+    retention: str = DEFAULT_FINISHED_POD_RETENTION,
 ) -> dict[str, Any] | None:
     """The status patch the current build's `job` and `pod` call for; None: no write.
 
-    `known` is the status as last written (or as indexed). A pod gone after
-    its build finished changes nothing: its result was read while it lived.
+    `known` is the status as last written (or as indexed). A pod gone, or being
+    deleted, after its build finished changes nothing: its result was read while
+    it lived (the operator deletes finished pods itself: `core.pod_release`).
+    `retention`: the finishedPodRetention setting, told in a failure's hint.
     `pod_refused`: the API server's words refusing the Job's pod (a quota), read
     from the Job's Events; the refusal, once written, stays until the pod comes
     or the Job ends (a Job event without the words does not undo it).
     """
     same_job = known.get("jobName") == job["metadata"]["name"]
-    if pod is None and same_job and known.get("phase") in _FINISHED:
+    going = pod is None or bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+    if going and same_job and known.get("phase") in _FINISHED:
         return None
     patch = status.status_from_build(
-        job=job, pod=pod, previous=known, now=now, pod_refused=pod_refused
+        job=job, pod=pod, previous=known, now=now, pod_refused=pod_refused, retention=retention
     )
     if (
         pod is None

@@ -22,9 +22,10 @@ import kopf
 from goimage import metrics
 from goimage.core import history, naming, source, status_update
 from goimage.core.merge_patch import apply_merge_patch
+from goimage.core.settings import DEFAULT_FINISHED_POD_RETENTION
 from goimage.core.status import waits_for_pod
 from goimage.core.status_cache import WrittenStatuses
-from goimage.handlers import builds
+from goimage.handlers import builds, pod_release
 from goimage.handlers.clock import now
 from goimage.handlers.indexes import BUILD, RESOLVE
 from goimage.k8s import api
@@ -40,10 +41,12 @@ def write_build_status(
     logger: kopf.Logger,
     pod_refused: str = "",
     jobs: Iterable[Mapping[str, Any]] = (),
+    retention: str = "",
 ) -> None:
     """Write the status that the current build's Job and Pod call for, and announce its phase.
 
     `jobs`: the owner's build Jobs, of which a poll's newer build is the current one.
+    `retention`: the finishedPodRetention setting, which a failure's hint tells.
     """
     if job is None:
         return
@@ -59,7 +62,12 @@ def write_build_status(
     with written.ordered(uid):
         known = written.known(uid, owner.get("status") or {}, build)
         patch = status_update.status_update(
-            job=job, pod=pod, known=known, now=now(), pod_refused=pod_refused
+            job=job,
+            pod=pod,
+            known=known,
+            now=now(),
+            pod_refused=pod_refused,
+            retention=retention or DEFAULT_FINISHED_POD_RETENTION,
         )
         if patch is None:
             return
@@ -130,7 +138,19 @@ def job_changed(
             written=memo.written_statuses,
             logger=logger,
             jobs=build_jobs.get((namespace, uid), []),
+            retention=memo.settings.finished_pod_retention,
         )
+        # A Job that has finished frees its pods once the status holds its result.
+        for pod in build_pods.get((namespace, metadata.get("uid")), []):
+            pod_release.consider(
+                pod=pod,
+                job=job,
+                jobs=build_jobs.get((namespace, uid), []),
+                goimagebuilds=goimagebuilds,
+                written=memo.written_statuses,
+                memo=memo,
+                logger=logger,
+            )
     # A build that ends (or a Job that goes) frees a slot for a waiting build.
     if (type == "DELETED" or history.job_finished(job)) and queued_builds.get(namespace):
         builds.start_waiting_builds(
@@ -162,6 +182,7 @@ def pod_changed(
     **_: Any,
 ) -> None:
     if type == "DELETED":
+        pod_release.forget(memo, body["metadata"].get("uid", ""))
         return
     # The pod's Job is the one that controls it (by uid), not one its labels name.
     job_uid = naming.controller_uid(body["metadata"])
@@ -184,6 +205,17 @@ def pod_changed(
         written=memo.written_statuses,
         logger=logger,
         jobs=jobs,
+        retention=memo.settings.finished_pod_retention,
+    )
+    # Read after the write above: a pod whose result is now recorded may go.
+    pod_release.consider(
+        pod=pod,
+        job=job,
+        jobs=jobs,
+        goimagebuilds=goimagebuilds,
+        written=memo.written_statuses,
+        memo=memo,
+        logger=logger,
     )
 
 
@@ -226,6 +258,7 @@ def explain_missing_pod(
         logger=logger,
         pod_refused=api.pod_refusal(namespace, job["metadata"]["uid"]),
         jobs=jobs,
+        retention=memo.settings.finished_pod_retention,
     )
 
 

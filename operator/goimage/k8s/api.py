@@ -253,3 +253,32 @@ def pod_refusal(namespace: str, job_uid: str) -> str:
     if "exceeded quota" not in message:
         return ""
     return message.removeprefix("Error creating: ")
+
+
+def delete_finished_pod(
+    namespace: str, name: str, *, uid: str, job_uid: str, finished: Callable[[Any], bool]
+) -> bool:
+    """Delete a finished build pod whose controller is the Job `job_uid`; True if deleted.
+
+    The pod is read first: it must still be the one decided on (`uid`), be
+    controlled by our Job, and be `finished` (a check of its plain dict); the
+    delete names its uid as a precondition, so a pod made again under the same
+    name is left alone. Gone already is fine.
+    """
+    try:
+        pod = core().read_namespaced_pod(name, namespace)
+        plain = _api_client().sanitize_for_serialization(pod)  # type: ignore[no-untyped-call]
+        if pod.metadata is None or pod.metadata.uid != uid:
+            return False
+        if not _owned_by(pod, job_uid) or not finished(plain):
+            return False
+        core().delete_namespaced_pod(
+            name,
+            namespace,
+            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+        )
+        return True
+    except ApiException as error:
+        if error.status in (_NOT_FOUND, _CONFLICT):
+            return False
+        raise
