@@ -599,9 +599,15 @@ class TestPlatforms:
             "goimage-output",
         ]
 
-    def test_publish_is_locked_down_like_report(self) -> None:
+    def test_publish_is_locked_down_like_report_but_as_the_layouts_owner(self) -> None:
         job = job_for({"output.platforms": TWO})
-        assert named(job, "publish")["securityContext"] == report_container(job)["securityContext"]
+        report = report_container(job)["securityContext"]
+        assert named(job, "publish")["securityContext"] == {
+            **report,
+            "runAsNonRoot": False,
+            "runAsUser": 0,
+            "runAsGroup": 0,
+        }
         assert report_container(job)["securityContext"]["readOnlyRootFilesystem"] is True
 
     def test_report_reads_every_layout_and_what_publish_wrote(self) -> None:

@@ -399,7 +399,11 @@ def _pin_builder_container(plan: BuildPlan, settings: Settings) -> dict[str, Any
     ]
     container = _publish_container(plan, settings)
     container.update(
-        name=naming.CONTAINER_PIN_BUILDER, command=["goimage-operator", "pin-builder"], args=args
+        name=naming.CONTAINER_PIN_BUILDER,
+        command=["goimage-operator", "pin-builder"],
+        args=args,
+        # It reads only the ConfigMap: the operator image's non-root user will do.
+        securityContext=_operator_step_security(),
     )
     return container
 
