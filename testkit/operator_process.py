@@ -139,6 +139,11 @@ def operator_env(base: dict[str, str]) -> dict[str, str]:
             "GOIMAGE_KANIKO_IMAGE": "kaniko.invalid/executor:test",
             "GOIMAGE_REPORTER_IMAGE": "reporter.invalid/goimage-operator:test",
             "GOIMAGE_HISTORY_LIMIT": "2",
+            # The kubelet stand-in's containers all end at one fixed past time, so the
+            # default retention (5m) would delete each finished pod as soon as its result is
+            # written; the tests that look at finished pods keep them (test_pod_release
+            # sets its own).
+            "GOIMAGE_FINISHED_POD_RETENTION": "1h",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -137,7 +137,10 @@ def test_compile_error_is_build_failed_with_the_compilers_message(batch: dict[st
     failure = batch["broken"].status["failure"]
     assert failure["reason"] == "BuildFailed"
     assert "undefined: fmt.Printn" in failure["message"]
-    assert "kubectl logs" in failure["message"]
+    # The hint names the build (kubectl gib logs), never a pod the operator deletes later.
+    broken = batch["broken"]
+    assert f"kubectl gib logs -n {broken.namespace} {broken.name} --build " in failure["message"]
+    assert "is kept for" in failure["message"]
 
 
 def test_bad_revision_is_source_failed(batch: dict[str, Build]) -> None:

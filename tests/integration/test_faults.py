@@ -216,6 +216,7 @@ def test_build_pod_evicted_by_a_drain(
     assert status["failure"]["reason"] == "BuildPodEvicted", status["failure"]
     assert "Eviction API" in status["failure"]["message"]
     assert "kubectl logs" not in status["failure"]["message"]
+    assert "kubectl gib logs" not in status["failure"]["message"]
 
 
 def test_build_pod_evicted_for_the_nodes_disk(

@@ -93,10 +93,11 @@ writes to Pods.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "delete"]
-# The build pods, watched for the report step's termination message.
+# The build pods, watched for the report step's termination message, and
+# deleted once finished and recorded (finishedPodRetention): their disk goes.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "delete"]
 # A failed build's log, read once, when Kaniko's usage text has pushed its
 # error out of the termination message (a source that cannot be cloned).
 - apiGroups: [""]

@@ -8,6 +8,10 @@ touch the status.
 A Job whose pod does not come (a ResourceQuota on pods or memory refuses it:
 the Job controller only posts a FailedCreate Event, and the Job does not
 change) is looked at by a timer, which reads the Job's Events and says so.
+
+After each write, a finished build's pod is considered for deletion
+(`handlers.pod_release`): once the status holds its result and
+finishedPodRetention has passed, the pod and its disk go; the Job stays.
 """
 
 from __future__ import annotations
@@ -140,8 +144,11 @@ def job_changed(
             jobs=build_jobs.get((namespace, uid), []),
             retention=memo.settings.finished_pod_retention,
         )
-        # A Job that has finished frees its pods once the status holds its result.
+        # A Job that has finished frees its pods once the status holds its result
+        # (those that run its template: a pod it adopted is not the build's).
         for pod in build_pods.get((namespace, metadata.get("uid")), []):
+            if not status_update.runs_template(pod, job):
+                continue
             pod_release.consider(
                 pod=pod,
                 job=job,
