@@ -396,7 +396,8 @@ def test_logs_of_a_build_whose_pod_is_gone(
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
         'error: pods for build 1 (job "hello-1") not found: the build\'s pod is gone, and its'
-        " log with it; status: phase Failed, reason BuildPodDeleted:"
+        " log with it (the operator deletes a finished build's pod once its"
+        " finishedPodRetention has passed); status: phase Failed, reason BuildPodDeleted:"
         f" {status['failure']['message']}\n"
     )
     # -f does not wait for a pod that will not come: the Job has finished.

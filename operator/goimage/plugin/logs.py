@@ -88,8 +88,9 @@ def find_target(cluster: Cluster, name: str, build: str | None, *, wait: bool) -
 
 def _pod_gone(target: Target) -> UserError:
     return UserError(
-        f"pods for {target.describe()} not found: the build's pod is gone, and its log with it;"
-        f" {target.what_status_says()}"
+        f"pods for {target.describe()} not found: the build's pod is gone, and its log with it"
+        " (the operator deletes a finished build's pod once its finishedPodRetention has"
+        f" passed); {target.what_status_says()}"
     )
 
 
