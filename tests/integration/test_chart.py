@@ -62,6 +62,7 @@ DEFAULT_BUILD_ENV = {
     ),
     "GOIMAGE_OUTPUT_SIZE_LIMIT": "2Gi",
     "GOIMAGE_MAX_BUILD_TIMEOUT": "2h",
+    "GOIMAGE_FINISHED_POD_RETENTION": "5m",
 }
 # The replicas' peering (kopf peering, named after the release) and shutdown, by default.
 DEFAULT_FAILOVER_ENV = {
@@ -78,7 +79,8 @@ NAMESPACED_ALLOWED: tuple[tuple[str, str, str], ...] = (
     *((verb, "goimagebuilds.goimage.dev", "status") for verb in ("get", "patch")),
     ("update", "goimagebuilds.goimage.dev", "finalizers"),
     *((verb, "jobs.batch", "") for verb in ("get", "list", "watch", "create", "delete")),
-    *((verb, "pods", "") for verb in ("get", "list", "watch")),
+    # delete: a finished build's pod, once its result is recorded (finishedPodRetention).
+    *((verb, "pods", "") for verb in ("get", "list", "watch", "delete")),
     ("get", "pods", "log"),
     *((verb, "configmaps", "") for verb in ("create", "delete")),
     *((verb, "events", "") for verb in ("create", "patch", "list")),
@@ -95,8 +97,8 @@ CLUSTER_ALLOWED: tuple[tuple[str, str, str], ...] = (
 NAMESPACED_DENIED: tuple[tuple[str, str, str], ...] = (
     *((verb, "secrets", "") for verb in ("get", "list", "watch", "create", "update", "delete")),
     ("create", "pods", ""),
-    ("delete", "pods", ""),
     ("patch", "pods", ""),
+    ("update", "pods", ""),
     ("delete", "goimagebuilds.goimage.dev", ""),
     ("create", "goimagebuilds.goimage.dev", ""),
     ("update", "goimagebuilds.goimage.dev", ""),
@@ -310,6 +312,7 @@ def test_values_reach_env_and_args() -> None:
             "build.resources.limits.memory=8Gi",
             "build.outputSizeLimit=5Gi",
             "build.maxTimeout=1h30m",
+            "finishedPodRetention=0",
         )
     )
     assert env(docs) == {
@@ -328,6 +331,7 @@ def test_values_reach_env_and_args() -> None:
         ),
         "GOIMAGE_OUTPUT_SIZE_LIMIT": "5Gi",
         "GOIMAGE_MAX_BUILD_TIMEOUT": "1h30m",
+        "GOIMAGE_FINISHED_POD_RETENTION": "0",
         **DEFAULT_FAILOVER_ENV,
     }
     operator = container(docs)
@@ -612,6 +616,8 @@ def test_network_policy_is_valid_for_the_api_server(
         ("historyLimit=three", "/historyLimit"),
         ("replicas=0", "/replicas"),
         ("build.maxTimeout=2 hours", "/build/maxTimeout"),
+        ("finishedPodRetention=5 minutes", "/finishedPodRetention"),
+        ("finishedPodRetention=5", "/finishedPodRetention"),
         ("admissionPolicy.enabled=maybe", "/admissionPolicy/enabled"),
         ("networkPolicy.namespaces={Team_A}", "/networkPolicy/namespaces/0"),
         ("networkPolicy.git[0].cidr=203.0.113.10/32", "/networkPolicy/git/0"),
