@@ -218,6 +218,14 @@ def test_spec_change_starts_a_new_build_and_stops_the_old_one(
         lambda: [j["metadata"]["name"] for j in items(kubectl, namespace, "jobs")] == [second],
         operator,
     )
+    # Its ConfigMap goes with it, deleted by the uid its Job recorded (never read).
+    wait_for(
+        "the old build's ConfigMap to be removed",
+        lambda: (
+            first not in [c["metadata"]["name"] for c in items(kubectl, namespace, "configmaps")]
+        ),
+        operator,
+    )
     configmap = get(kubectl, namespace, "configmap", second)
     assert "main.v=2" in configmap["data"]["Dockerfile"]
 

@@ -30,6 +30,8 @@ ANNOTATION_REBUILD = f"{GROUP}/rebuild"
 ANNOTATION_IMAGE = f"{GROUP}/image"
 ANNOTATION_TAGS = f"{GROUP}/tags"
 ANNOTATION_MAX_SIZE = f"{GROUP}/max-size"
+# The uid of a build's ConfigMap, recorded on its Job: deleted with it as a precondition.
+ANNOTATION_CONFIGMAP_UID = f"{GROUP}/configmap-uid"
 # A build Job's record of its source: the commit it builds (the poll compares the
 # branch's head with it, so "is this commit new?" survives an operator restart),
 # the revision as the spec asked, and the repository (no credentials: the spec refuses them).

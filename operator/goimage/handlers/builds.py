@@ -109,7 +109,7 @@ def start_build(plan: BuildPlan, job: dict[str, Any], new_status: dict[str, Any]
     if new_status is not None:
         api.patch_build_status(plan.namespace, plan.resource_name, new_status)
     dockerfile = render_dockerfile(plan.spec, resource=plan.resource, commit=plan.commit)
-    api.create_configmap(
+    configmap_uid = api.create_configmap(
         build_configmap(
             name=plan.object_name,
             namespace=plan.namespace,
@@ -119,6 +119,10 @@ def start_build(plan: BuildPlan, job: dict[str, Any], new_status: dict[str, Any]
             spec=plan.raw_spec,
         )
     )
+    if configmap_uid:
+        # What lets the operator delete the ConfigMap later without reading it.
+        annotations = job["metadata"].setdefault("annotations", {})
+        annotations[naming.ANNOTATION_CONFIGMAP_UID] = configmap_uid
     return api.create_job(job)
 
 

@@ -284,7 +284,7 @@ def _answered(
     goimagebuilds: kopf.Index[Any, Any],
 ) -> None:
     """A resolve Job has answered: its Job goes, and the build or the poll that asked goes on."""
-    api.delete_build_objects(namespace, job_name, owner_uid=request.uid)
+    api.delete_build_objects(namespace, job_name, owner_uid=request.uid, configmap=False)
     owner = next(iter(goimagebuilds.get((namespace, request.uid), [])), None)
     if owner is None:
         return

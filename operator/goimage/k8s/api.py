@@ -125,8 +125,20 @@ def _create(call: Callable[..., Any], namespace: str, body: Mapping[str, Any]) -
     return True
 
 
-def create_configmap(body: Mapping[str, Any]) -> bool:
-    return _create(core().create_namespaced_config_map, body["metadata"]["namespace"], body)
+def create_configmap(body: Mapping[str, Any]) -> str | None:
+    """Create the ConfigMap; its uid, or None if it existed already (its uid unknown: the
+    operator may not read ConfigMaps)."""
+    namespace = body["metadata"]["namespace"]
+    created: list[Any] = []
+
+    create: Callable[..., Any] = core().create_namespaced_config_map
+
+    def call(*, namespace: str, body: Mapping[str, Any]) -> None:
+        created.append(create(namespace=namespace, body=body))
+
+    if not _create(call, namespace, body):
+        return None
+    return str(created[0].metadata.uid)
 
 
 def create_job(body: Mapping[str, Any]) -> bool:
@@ -138,40 +150,47 @@ def _owned_by(obj: Any, owner_uid: str) -> bool:
     return any(ref.controller and ref.uid == owner_uid for ref in references)
 
 
-def delete_build_objects(namespace: str, name: str, *, owner_uid: str) -> None:
+def delete_build_objects(
+    namespace: str, name: str, *, owner_uid: str, configmap: bool = True
+) -> None:
     """Delete a build's Job (its pods go with it) and its ConfigMap, if `owner_uid` owns them.
 
-    Each is read first and deleted with its uid as a precondition: an object of
-    the same name that the GoImageBuild does not control (a user's own, or one
-    made again meanwhile) is left alone. Gone already is fine.
+    The Job is read first and deleted with its uid as a precondition: a Job of the
+    same name that the GoImageBuild does not control (a user's own, or one made
+    again meanwhile) is left alone. The ConfigMap is never read (the operator may
+    not read ConfigMaps): it is deleted with the uid its Job recorded when both
+    were made (annotation goimage.dev/configmap-uid) as the precondition. A Job
+    without that record (its ConfigMap existed already) leaves its ConfigMap to
+    the garbage collector, with the GoImageBuild. Gone already is fine.
     """
-    reads: tuple[tuple[Callable[[], Any], Callable[[Any], Any]], ...] = (
-        (
-            lambda: batch().read_namespaced_job(name, namespace),
-            lambda uid: batch().delete_namespaced_job(
-                name,
-                namespace,
-                propagation_policy="Background",
-                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
-            ),
+    try:
+        job: Any = batch().read_namespaced_job(name, namespace)
+    except ApiException as error:
+        if error.status == _NOT_FOUND:
+            return
+        raise
+    if not _owned_by(job, owner_uid):
+        return
+    _delete_with_uid(
+        lambda options: batch().delete_namespaced_job(
+            name, namespace, propagation_policy="Background", body=options
         ),
-        (
-            lambda: core().read_namespaced_config_map(name, namespace),
-            lambda uid: core().delete_namespaced_config_map(
-                name,
-                namespace,
-                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
-            ),
-        ),
+        job.metadata.uid,
     )
-    for read, delete in reads:
-        try:
-            obj = read()
-            if _owned_by(obj, owner_uid):
-                delete(obj.metadata.uid)
-        except ApiException as error:
-            if error.status not in (_NOT_FOUND, _CONFLICT):
-                raise
+    configmap_uid = (job.metadata.annotations or {}).get(naming.ANNOTATION_CONFIGMAP_UID)
+    if configmap and configmap_uid:
+        _delete_with_uid(
+            lambda options: core().delete_namespaced_config_map(name, namespace, body=options),
+            configmap_uid,
+        )
+
+
+def _delete_with_uid(delete: Callable[[Any], Any], uid: str) -> None:
+    try:
+        delete(client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)))
+    except ApiException as error:
+        if error.status not in (_NOT_FOUND, _CONFLICT):
+            raise
 
 
 def list_build_jobs(namespace: str) -> list[dict[str, Any]]:
