@@ -26,7 +26,6 @@ from tests.e2e.e2e_helpers import get_json, manifest_size, publish, run_pod, set
 from goimage.core import buildinfo
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
-BINARY = "usr/local/bin/uuidgen"
 
 
 @dataclass
@@ -55,14 +54,16 @@ def two_platforms(
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def binary_of(reference: str, tmp: Path) -> bytes:
-    """The program's file from the image's flattened filesystem (`crane export`)."""
+def binary_of(reference: str, tmp: Path, cluster: Cluster) -> bytes:
+    """The program's file (the image's entrypoint) from its flattened filesystem."""
+    config = json.loads(cluster.crane("config", reference))
+    binary = config["config"]["Entrypoint"][0].lstrip("/")
     exported = tmp / f"{reference.rsplit(':', 1)[-1]}.tar"
     command = [str(TOOLS_BIN / "crane"), "--insecure", "export", reference, str(exported)]
     commands.run(command, timeout=120)
     with tarfile.open(exported) as tar:
-        member = tar.extractfile(BINARY)
-        assert member is not None, f"{reference} has no {BINARY}"
+        member = tar.extractfile(binary)
+        assert member is not None, f"{reference} has no {binary}"
         return member.read()
 
 
@@ -97,17 +98,17 @@ def test_each_config_names_its_architecture(two_platforms: MultiBuild, cluster: 
 
 
 def test_the_arm64_binary_is_a_static_aarch64_elf(
-    two_platforms: MultiBuild, tmp_path: Path
+    two_platforms: MultiBuild, cluster: Cluster, tmp_path: Path
 ) -> None:
     repository = two_platforms.status["image"].split("@")[0]
     for entry in two_platforms.status["platforms"]:
-        data = binary_of(f"{repository}@{entry['digest']}", tmp_path)
+        data = binary_of(f"{repository}@{entry['digest']}", tmp_path, cluster)
         elf = buildinfo.elf_info(data)
         expected = entry["platform"].split("/")[1]
         assert elf.arch == expected, (entry["platform"], elf)
         assert elf.static, (entry["platform"], elf)
     arm64 = next(p for p in two_platforms.status["platforms"] if p["platform"] == "linux/arm64")
-    header = binary_of(f"{repository}@{arm64['digest']}", tmp_path)[:20]
+    header = binary_of(f"{repository}@{arm64['digest']}", tmp_path, cluster)[:20]
     # e_ident: ELF, 64-bit (2), little-endian (1); e_machine 183 = EM_AARCH64.
     assert header[:4] == b"\x7fELF"
     assert (header[4], header[5]) == (2, 1)
