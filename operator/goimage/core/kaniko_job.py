@@ -499,29 +499,10 @@ def build_kaniko_job(
     }
     if spec.builder.service_account_name:
         pod_spec["serviceAccountName"] = spec.builder.service_account_name
-    if placement.runtime_class_name:
-        pod_spec["runtimeClassName"] = placement.runtime_class_name
     # The platform's labels go in where neither the spec nor a policy set them
     # (the parser refuses a spec that contradicts its platform; a policy's
     # forced selector wins, as every policy setting does).
-    node_selector = {**platform_node_selector(spec), **dict(placement.node_selector)}
-    if node_selector:
-        pod_spec["nodeSelector"] = node_selector
-    if placement.tolerations:
-        pod_spec["tolerations"] = [
-            {
-                key: value
-                for key, value in (
-                    ("key", t.key),
-                    ("operator", t.operator),
-                    ("value", t.value),
-                    ("effect", t.effect),
-                    ("tolerationSeconds", t.toleration_seconds),
-                )
-                if value not in ("", None)
-            }
-            for t in placement.tolerations
-        ]
+    pod_spec.update(placement.pod_fields(platform_node_selector(spec)))
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -159,6 +159,32 @@ class PodPlacement:
     runtime_class_name: str = ""
     resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
+    def pod_fields(self, node_selector: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The pod spec's runtimeClassName, nodeSelector and tolerations (those set):
+        `node_selector` first, the forced selector over it (a policy wins)."""
+        fields: dict[str, Any] = {}
+        if self.runtime_class_name:
+            fields["runtimeClassName"] = self.runtime_class_name
+        selector = {**(node_selector or {}), **dict(self.node_selector)}
+        if selector:
+            fields["nodeSelector"] = selector
+        if self.tolerations:
+            fields["tolerations"] = [
+                {
+                    key: value
+                    for key, value in (
+                        ("key", t.key),
+                        ("operator", t.operator),
+                        ("value", t.value),
+                        ("effect", t.effect),
+                        ("tolerationSeconds", t.toleration_seconds),
+                    )
+                    if value not in ("", None)
+                }
+                for t in self.tolerations
+            ]
+        return fields
+
 
 def quantity(value: str) -> Decimal:
     """A Kubernetes quantity (schema-checked, so it parses), exactly as CEL compares it."""

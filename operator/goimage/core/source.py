@@ -330,25 +330,7 @@ def build_resolve_job(
     if service_account_name:
         pod_spec["serviceAccountName"] = service_account_name
     # What a policy forces onto every build pod goes onto this one too.
-    if placement.runtime_class_name:
-        pod_spec["runtimeClassName"] = placement.runtime_class_name
-    if placement.node_selector:
-        pod_spec["nodeSelector"] = dict(placement.node_selector)
-    if placement.tolerations:
-        pod_spec["tolerations"] = [
-            {
-                key: value
-                for key, value in (
-                    ("key", t.key),
-                    ("operator", t.operator),
-                    ("value", t.value),
-                    ("effect", t.effect),
-                    ("tolerationSeconds", t.toleration_seconds),
-                )
-                if value not in ("", None)
-            }
-            for t in placement.tolerations
-        ]
+    pod_spec.update(placement.pod_fields())
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
