@@ -139,6 +139,32 @@ def test_git_unavailable_is_pending_and_tried_again() -> None:
     assert not status.waits_for_quota(patch)
 
 
+def test_git_unreachable_past_the_limit_ends_source_failed() -> None:
+    waiting = status.status_for_source_unavailable(
+        plan(), error="connection refused", previous={}, now=NOW
+    )
+    just_before = "2025-11-20T10:31:59Z"
+    at_limit = "2025-11-20T10:32:00Z"  # NOW + SOURCE_WAIT_LIMIT_S
+    assert status.SOURCE_WAIT_LIMIT_S == 120
+    assert not status.source_wait_over(waiting, just_before)
+    assert status.source_wait_over(waiting, at_limit)
+    # Still waiting, written again later: the wait counts from when it began.
+    again = status.status_for_source_unavailable(
+        plan(), error="connection refused", previous=waiting, now=just_before
+    )
+    assert status.source_wait_over(again, at_limit)
+    gone = status.status_for_source_gone(
+        plan(), error="connection refused", previous=waiting, now=at_limit
+    )
+    assert gone["phase"] == "Failed"
+    assert gone["failure"]["reason"] == str(Reason.SOURCE_FAILED)
+    message = gone["failure"]["message"]
+    assert "git server of https://" in message
+    assert "could not be asked for 120 s (connection refused)" in message
+    assert "goimage.dev/rebuild" in message
+    assert not status.waits_for_source(gone)
+
+
 def test_a_missing_revision_fails_source_failed_naming_the_field() -> None:
     patch = status.status_for_source_failed(
         plan(), error="the repository has no branch or tag named 'main'", previous={}, now=NOW

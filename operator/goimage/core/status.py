@@ -633,6 +633,39 @@ def waits_for_source(status: Mapping[str, Any]) -> bool:
     )
 
 
+# How long a build waits for an unreachable git server before it ends SourceFailed:
+# long enough for a restart or a short outage, short enough that nobody reads
+# "waiting" for ever while git is gone.
+SOURCE_WAIT_LIMIT_S = 120
+
+
+def source_wait_over(status: Mapping[str, Any], now: str) -> bool:
+    """Git has been unreachable for this build for SOURCE_WAIT_LIMIT_S (since its Ready
+    condition turned SourceUnavailable)."""
+    if not waits_for_source(status):
+        return False
+    since, current = _time(_ready(status).get("lastTransitionTime")), _time(now)
+    if since is None or current is None:
+        return False
+    return (current - since).total_seconds() >= SOURCE_WAIT_LIMIT_S
+
+
+def status_for_source_gone(
+    plan: BuildPlan, *, error: str, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Failed/SourceFailed without a Job: git stayed unreachable past the wait limit."""
+    return status_for_source_failed(
+        plan,
+        error=(
+            f"the git server of {plan.spec.source.git.url} could not be asked for "
+            f"{SOURCE_WAIT_LIMIT_S} s ({error}); "
+            f"a rebuild (annotation {naming.ANNOTATION_REBUILD}) tries again"
+        ),
+        previous=previous,
+        now=now,
+    )
+
+
 def awaits_source(status: Mapping[str, Any]) -> bool:
     """A build whose status was written before its commit was known (resolving, or git
     unavailable): the build's own status is written when its Job is made."""

@@ -296,6 +296,17 @@ def _carry_out(
             # Unavailable before: keep the retry's growing delay while the pod answers.
             return waits_for_source(current)
         except source.SourceUnavailable as error:
+            if status.source_wait_over(current, now()):
+                patch = status.status_for_source_gone(
+                    plan, error=str(error), previous=current, now=now()
+                )
+                api.patch_build_status(namespace, plan.resource_name, patch)
+                kopf.warn(
+                    reference(meta),
+                    reason=str(Reason.SOURCE_FAILED),
+                    message=patch["failure"]["message"][:1024],
+                )
+                return False
             write_source_unavailable(plan, current, str(error))
             logger.info("build %s waits for its source: %s", plan.build_id, error)
             waits = True
