@@ -389,7 +389,7 @@ def reconcile_body(
     except SpecError as error:
         write_refusal(body, current, Reason.INVALID_SPEC, str(error))
         return False
-    jobs: Iterable[Mapping[str, Any]] = indexes.build_jobs.get((namespace, uid), [])
+    jobs: Iterable[Mapping[str, Any]] = list(indexes.build_jobs.get((namespace, uid), []))
     if _waiting_poll_build(plan, jobs, current):
         return poll_body(
             body, settings=settings, indexes=indexes, locks=locks, logger=logger, answers=answers
@@ -432,7 +432,7 @@ def poll_body(
         plan = plan_build(body)
     except SpecError:
         return False  # reconcile_body says so in the status
-    jobs: Iterable[Mapping[str, Any]] = indexes.build_jobs.get((namespace, uid), [])
+    jobs: Iterable[Mapping[str, Any]] = list(indexes.build_jobs.get((namespace, uid), []))
     if not plan.spec.source.git.poll_seconds or plan.source is not None:
         return False
     if source.latest_build_commit(reconcile.family(plan, jobs), plan.generation) is None:

@@ -89,7 +89,7 @@ def _template_pods(
     """The newest of the Job's pods that runs its template, if any."""
     return status_update.newest(
         pod
-        for pod in build_pods.get((namespace, job["metadata"]["uid"]), [])
+        for pod in list(build_pods.get((namespace, job["metadata"]["uid"]), []))
         if status_update.runs_template(pod, job)
     )
 
@@ -134,25 +134,28 @@ def job_changed(
     }
     if type != "DELETED":
         uid = (metadata.get("labels") or {}).get(naming.LABEL_BUILD_UID)
+        # Copies: kopf updates its indexes on the event loop while this runs in a thread.
+        jobs = list(build_jobs.get((namespace, uid), []))
+        pods = list(build_pods.get((namespace, metadata.get("uid")), []))
         write_build_status(
             namespace=namespace,
             job=job,
-            pod=_template_pods(namespace, job, build_pods),
+            pod=status_update.newest(p for p in pods if status_update.runs_template(p, job)),
             goimagebuilds=goimagebuilds,
             written=memo.written_statuses,
             logger=logger,
-            jobs=build_jobs.get((namespace, uid), []),
+            jobs=jobs,
             retention=memo.settings.finished_pod_retention,
         )
         # A Job that has finished frees its pods once the status holds its result
         # (those that run its template: a pod it adopted is not the build's).
-        for pod in build_pods.get((namespace, metadata.get("uid")), []):
+        for pod in pods:
             if not status_update.runs_template(pod, job):
                 continue
             pod_release.consider(
                 pod=pod,
                 job=job,
-                jobs=build_jobs.get((namespace, uid), []),
+                jobs=jobs,
                 goimagebuilds=goimagebuilds,
                 written=memo.written_statuses,
                 memo=memo,
@@ -193,8 +196,8 @@ def pod_changed(
         return
     # The pod's Job is the one that controls it (by uid), not one its labels name.
     job_uid = naming.controller_uid(body["metadata"])
-    jobs: Iterable[Mapping[str, Any]] = build_jobs.get(
-        (namespace, labels.get(naming.LABEL_BUILD_UID)), []
+    jobs: Iterable[Mapping[str, Any]] = list(
+        build_jobs.get((namespace, labels.get(naming.LABEL_BUILD_UID)), [])
     )
     job = next((j for j in jobs if job_uid and j["metadata"].get("uid") == job_uid), None)
     pod = {
@@ -252,7 +255,7 @@ def explain_missing_pod(
 ) -> None:
     """A build's Job without a pod: if a quota refuses the pod, the status says so."""
     namespace = namespace or ""
-    jobs: Iterable[Mapping[str, Any]] = build_jobs.get((namespace, uid), [])
+    jobs: Iterable[Mapping[str, Any]] = list(build_jobs.get((namespace, uid), []))
     job = next((j for j in jobs if j["metadata"]["name"] == status.get("jobName")), None)
     if job is None or _template_pods(namespace, job, build_pods) is not None:
         return
