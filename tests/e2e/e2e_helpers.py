@@ -110,9 +110,15 @@ def publish(cluster: Cluster, tmp: Path, example: str, repo: str, edit: str = ""
 
 
 def settle(
-    kubectl: Kubectl, namespace: str, names: list[str], timeout: float = BUILD_TIMEOUT_S
+    kubectl: Kubectl,
+    namespace: str,
+    names: list[str],
+    timeout: float = BUILD_TIMEOUT_S,
+    *,
+    with_job: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Each build's status once it is Succeeded or Failed at its current generation."""
+    """Each build's status once it is Succeeded or Failed at its current generation (and,
+    `with_job`, names the build's Job: a build refused before its Job ends without one)."""
     deadline = time.monotonic() + timeout
     done: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline and len(done) < len(names):
@@ -122,7 +128,8 @@ def settle(
             body = get_json(kubectl, "goimagebuild", name, "-n", namespace)
             status = body.get("status") or {}
             current = status.get("observedGeneration") == body["metadata"]["generation"]
-            if current and status.get("phase") in ("Succeeded", "Failed") and status.get("jobName"):
+            finished = status.get("phase") in ("Succeeded", "Failed")
+            if current and finished and (status.get("jobName") or not with_job):
                 done[name] = status
         time.sleep(2)
     missing = sorted(set(names) - set(done))

@@ -168,13 +168,16 @@ def test_git_server_down_is_source_failed(
     try:
         body = example_spec("hello", cluster, git_repo)
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
-        status = settle(kubectl, namespace, [git_repo])[git_repo]
+        # No commit, no Job: the operator gives git two minutes, then says so.
+        status = settle(kubectl, namespace, [git_repo], with_job=False)[git_repo]
     finally:
         node.up()
     assert status["phase"] == "Failed", status
     failure = status["failure"]
     assert failure["reason"] == "SourceFailed", failure
     assert cluster.git_server.split("://", 1)[1] in failure["message"], failure
+    assert "could not be asked" in failure["message"], failure
+    assert jobs_of(kubectl, namespace, git_repo) == []
 
 
 def test_a_burst_larger_than_the_node_all_succeeds(
