@@ -79,14 +79,19 @@ def batch(
     }
     for body in specs.values():
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
-    statuses = settle(kubectl, namespace, list(repos.values()))
+    # A revision git lacks fails before any Job is made: no Job to wait for.
+    statuses = settle(kubectl, namespace, list(repos.values()), with_job=False)
     yield {
         key: Build(
             name=repos[key],
             namespace=namespace,
             commit=commits[key],
             status=statuses[repos[key]],
-            log=kaniko_log(kubectl, namespace, statuses[repos[key]]["jobName"]),
+            log=(
+                kaniko_log(kubectl, namespace, statuses[repos[key]]["jobName"])
+                if statuses[repos[key]].get("jobName")
+                else ""
+            ),
         )
         for key in repos
     }
@@ -147,6 +152,8 @@ def test_bad_revision_is_source_failed(batch: dict[str, Build]) -> None:
     failure = batch["badrev"].status["failure"]
     assert failure["reason"] == "SourceFailed", failure
     assert "no-such-branch" in failure["message"]
+    # Found out by asking git before the build: no Job was made for it.
+    assert not batch["badrev"].status.get("jobName")
 
 
 def test_over_budget_is_image_too_large_and_still_shown(
