@@ -106,6 +106,16 @@ class TestResultLost:
             status_update.status_update(job=job_complete(), pod=None, known=done, now=NOW) is None
         )
 
+    def test_an_older_view_of_the_job_or_pod_does_not_undo_a_result(self) -> None:
+        # Job and pod events race across handler threads: a running view read after the
+        # result was written must leave it alone.
+        done = from_build(job_complete(), pod_succeeded())
+        stale_pod = make_pod("Running", running(), waiting("PodInitializing"))
+        assert (
+            status_update.status_update(job=job_running(), pod=stale_pod, known=done, now=NOW)
+            is None
+        )
+
     def test_running_job_without_a_pod_still_waits(self) -> None:
         patch = from_build(job_running(), None)
         assert patch["phase"] == "Pending"

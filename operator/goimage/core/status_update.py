@@ -186,6 +186,10 @@ def status_update(
     patch = status.status_from_build(
         job=job, pod=pod, previous=known, now=now, pod_refused=pod_refused, retention=retention
     )
+    if same_job and known.get("phase") in _FINISHED and patch["phase"] not in _FINISHED:
+        # A build's Job never runs again once finished: an older view of its Job or pod
+        # (their events race across handler threads) must not undo the result.
+        return None
     if (
         pod is None
         and same_job
