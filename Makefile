@@ -54,7 +54,8 @@ lint: venv ## ruff, mypy and shellcheck (Debian's shellcheck is installed when m
 	shellcheck --external-sources --source-path=SCRIPTDIR $(SHELL_SCRIPTS)
 
 .PHONY: test-unit
-test-unit: venv ## unit tier: the pure core, no cluster
+test-unit: venv ## unit tier: the pure core, no cluster (builds real Go binaries, one with cgo: Debian's gcc is installed when missing)
+	@command -v gcc >/dev/null || LOG_TAG=test-unit bash -c 'source cluster/common.sh && ensure_packages gcc libc6-dev'
 	$(BIN)/pytest tests/unit
 
 .PHONY: test-integration
