@@ -7,13 +7,16 @@ benchmark writes the build pods' status as a kubelet would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from testkit.control_plane import ControlPlane
+from testkit.operator_process import footprint
 from testkit.paths import TOOLS_BIN
 
 # kube-controller-manager's client allows 20 requests/s by default; its Job
@@ -32,14 +35,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def raise_controller_manager_qps(plane: ControlPlane) -> None:
-    """Restart control-plane.sh's kube-controller-manager with CONTROLLER_MANAGER_QPS added.
+NAME = "kube-controller-manager"
 
-    Same binary and flags otherwise; detached and logged as control-plane.sh
-    does, its pid in the same pid file, so `control-plane.sh down` stops it.
-    """
-    name = "kube-controller-manager"
-    pid = plane.pid(name)
+
+def _stop(plane: ControlPlane) -> list[str]:
+    """Stop the controller-manager; the arguments it ran with, but its client limits."""
+    pid = plane.pid(NAME)
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     args = [arg.decode() for arg in argv[1:] if not arg.startswith(b"--kube-api-")]
     os.kill(pid, signal.SIGTERM)
@@ -48,12 +49,50 @@ def raise_controller_manager_qps(plane: ControlPlane) -> None:
         time.sleep(0.1)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-    with plane.log_file(name).open("ab") as log:
+    return args
+
+
+def _start(plane: ControlPlane, args: list[str]) -> int:
+    """The controller-manager with `args` and CONTROLLER_MANAGER_QPS: detached and logged
+    as control-plane.sh does, its pid in the same pid file (so `down` stops it)."""
+    with plane.log_file(NAME).open("ab") as log:
         process = subprocess.Popen(
-            [str(TOOLS_BIN / name), *args, *CONTROLLER_MANAGER_QPS],
+            [str(TOOLS_BIN / NAME), *args, *CONTROLLER_MANAGER_QPS],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    plane.pid_file(name).write_text(f"{process.pid}\n")
+    plane.pid_file(NAME).write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def raise_controller_manager_qps(plane: ControlPlane) -> None:
+    """Restart control-plane.sh's kube-controller-manager with CONTROLLER_MANAGER_QPS added
+    (same binary and flags otherwise)."""
+    _start(plane, _stop(plane))
+
+
+def _cpu_s(pid: int) -> float:
+    return footprint(pid).cpu_s
+
+
+@contextlib.contextmanager
+def controller_manager_stopped(plane: ControlPlane, *, settle_s: float = 600) -> Iterator[None]:
+    """No controller-manager while the caller writes what its controllers would (a Job
+    controller would make a second pod for a Job it saw before its status); started
+    again after, and waited for until its first lists are worked through (its CPU under
+    2% of a core over two seconds), so that its catching up is not measured as the
+    operator's."""
+    args = _stop(plane)
+    try:
+        yield
+    finally:
+        pid = _start(plane, args)
+        deadline = time.monotonic() + settle_s
+        time.sleep(5)  # it lists and starts its informers
+        while time.monotonic() < deadline:
+            before = _cpu_s(pid)
+            time.sleep(2)
+            if _cpu_s(pid) - before < 0.04:
+                break

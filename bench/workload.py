@@ -88,14 +88,17 @@ def create_children(kube: Kube, created: dict[str, Any], settings: Settings) -> 
     kube.create(BATCH, "jobs", job)
 
 
-def succeeded_pod_status(pod: dict[str, Any]) -> dict[str, Any]:
-    """Kaniko pushed and the report step wrote its termination message."""
-    return kubelet_standin.succeeded_status(pod, repository=REPOSITORY, digest=DIGEST, size=SIZE)
+def succeeded_pod_status(pod: dict[str, Any], at: str = NOW) -> dict[str, Any]:
+    """Kaniko pushed and the report step wrote its termination message, `at`."""
+    return kubelet_standin.succeeded_status(
+        pod, repository=REPOSITORY, digest=DIGEST, size=SIZE, at=at
+    )
 
 
-def succeed_pod(kube: Kube, pod: dict[str, Any]) -> None:
+def succeed_pod(kube: Kube, pod: dict[str, Any], at: str = NOW) -> None:
     meta = pod["metadata"]
-    kube.patch_status(CORE, meta["namespace"], "pods", meta["name"], succeeded_pod_status(pod))
+    status = succeeded_pod_status(pod, at)
+    kube.patch_status(CORE, meta["namespace"], "pods", meta["name"], status)
 
 
 def succeeded_build_status(job: dict[str, Any], pod: dict[str, Any]) -> dict[str, Any]:

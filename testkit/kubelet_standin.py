@@ -67,14 +67,14 @@ def _status(name: str, image: str, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _terminated(code: int, message: str = "", reason: str = "") -> dict[str, Any]:
+def _terminated(code: int, message: str = "", reason: str = "", at: str = NOW) -> dict[str, Any]:
     return {
         "terminated": {
             "exitCode": code,
             "reason": reason or ("Completed" if code == 0 else "Error"),
             "message": message,
-            "startedAt": NOW,
-            "finishedAt": NOW,
+            "startedAt": at,
+            "finishedAt": at,
         }
     }
 
@@ -104,17 +104,17 @@ def start_build(kubectl: Kubectl, pod: dict[str, Any]) -> None:
 
 
 def succeeded_status(
-    pod: dict[str, Any], *, repository: str, digest: str, size: int
+    pod: dict[str, Any], *, repository: str, digest: str, size: int, at: str = NOW
 ) -> dict[str, Any]:
     """The pod status of a build whose Kaniko pushed and whose report step wrote its
-    termination message (the benchmarks write it too)."""
+    termination message (the benchmarks write it too), finished `at`."""
     kaniko, reporter = _images(pod)
     message = json.dumps({"digest": digest, "size": size, "image": f"{repository}@{digest}"})
     return {
         "phase": "Succeeded",
-        "startTime": NOW,
-        "initContainerStatuses": [_status(BUILD, kaniko, _terminated(0))],
-        "containerStatuses": [_status(REPORT, reporter, _terminated(0, message))],
+        "startTime": at,
+        "initContainerStatuses": [_status(BUILD, kaniko, _terminated(0, at=at))],
+        "containerStatuses": [_status(REPORT, reporter, _terminated(0, message, at=at))],
     }
 
 

@@ -23,7 +23,7 @@ from tests.unit.test_status import (
     pod_succeeded,
 )
 
-from goimage.core import naming, status, status_update
+from goimage.core import kept, naming, status, status_update
 from goimage.handlers import indexes
 
 MANAGED_FIELDS = [{"manager": "kube-controller-manager", "fieldsV1": {"f:status": {}}}]
@@ -82,18 +82,30 @@ PODS = {
 }
 
 
+# The objects as the API server serves them, or as handlers/slim_watch.py hands them to
+# kopf (then to the indexes and handlers): the same statuses either way.
+ARRIVING = ("whole", "kept view")
+
+
+def arriving(how: str, obj: dict[str, Any], keep: Any) -> dict[str, Any]:
+    return dict(keep(copy.deepcopy(obj))) if how == "kept view" else obj
+
+
+@pytest.mark.parametrize("how", ARRIVING)
 @pytest.mark.parametrize("job_kind", JOBS)
 @pytest.mark.parametrize("pod_kind", PODS)
 def test_the_core_derives_the_same_status_from_what_the_indexes_keep(
-    job_kind: str, pod_kind: str
+    job_kind: str, pod_kind: str, how: str
 ) -> None:
     job = as_served(JOBS[job_kind]())
     pod = pod_of(job, PODS[pod_kind]())
-    kept_job, kept_pod = indexed_job(job), indexed_pod(pod)
+    kept_job = indexed_job(arriving(how, job, kept.job))
+    kept_pod = indexed_pod(arriving(how, pod, kept.pod))
     full = status.status_from_build(job=job, pod=whole_pod(pod), previous={}, now=NOW)
-    kept = status.status_from_build(job=kept_job, pod=kept_pod, previous={}, now=NOW)
-    assert kept == full
+    derived = status.status_from_build(job=kept_job, pod=kept_pod, previous={}, now=NOW)
+    assert derived == full
     assert status_update.runs_template(kept_pod, kept_job)
+    assert status_update.runs_template(kept.pod(pod), kept.job(job))
     assert history_fields(kept_job) == history_fields(job)
 
 
@@ -119,14 +131,36 @@ def test_a_pod_of_another_template_still_differs_from_the_kept_job() -> None:
 
 def test_the_indexes_keep_no_managed_fields_and_only_the_operators_annotations() -> None:
     job = as_served(job_running())
-    kept = indexed_job(job)
-    assert "managedFields" not in kept["metadata"]
-    assert kept["metadata"]["annotations"] == job_running()["metadata"]["annotations"]
-    assert set(kept["spec"]["template"]) == {"spec"}
-    assert all(
-        set(container) <= set(indexes._TEMPLATE_CONTAINER_KEYS)
-        for container in kept["spec"]["template"]["spec"]["containers"]
-    )
+    template_fingerprint = status_update.pod_fingerprint(job["spec"]["template"]["spec"])
+    for indexed in (indexed_job(job), indexed_job(kept.job(job)), kept.job(job)):
+        assert "managedFields" not in indexed["metadata"]
+        assert indexed["metadata"]["annotations"] == job_running()["metadata"]["annotations"]
+        assert "template" not in indexed["spec"]
+        assert indexed[status_update.FINGERPRINT] == template_fingerprint
+    pod = pod_of(job, pod_succeeded())
+    assert set(kept.pod(pod)) <= {"apiVersion", "kind", "metadata", "status", "fingerprint"}
+    assert kept.pod(pod)[status_update.FINGERPRINT] == template_fingerprint
+
+
+def test_a_goimagebuild_arrives_without_managed_fields_and_kubectls_copy_of_its_spec() -> None:
+    body = as_served(factories.body())
+    slim = kept.goimagebuild(body)
+    assert "managedFields" not in slim["metadata"]
+    assert slim["metadata"]["annotations"] == {
+        "kopf.goimage.dev/last-handled-configuration": FOREIGN[
+            "kopf.goimage.dev/last-handled-configuration"
+        ]
+    }
+    assert slim["spec"] == body["spec"]
+
+
+def test_a_resolve_job_arrives_whole_but_its_managed_fields() -> None:
+    job = as_served(job_running())
+    job["metadata"]["labels"][naming.LABEL_COMPONENT] = naming.COMPONENT_RESOLVE
+    expected = copy.deepcopy(job)
+    del expected["metadata"]["managedFields"]
+    assert kept.job(job) == expected
+    assert kept.pod(job) == expected
 
 
 def test_a_goimagebuild_keeps_its_rebuild_token_and_status() -> None:

@@ -69,10 +69,22 @@ def pod_fingerprint(pod_spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(essence, sort_keys=True).encode()).hexdigest()
 
 
+def fingerprint_of_pod(pod: Mapping[str, Any]) -> str:
+    """A pod's fingerprint: the one its kept view carries (`core.kept`), else its spec's."""
+    return str(pod.get(FINGERPRINT) or pod_fingerprint(pod.get("spec") or {}))
+
+
+def fingerprint_of_template(job: Mapping[str, Any]) -> str:
+    """A Job's pod template's fingerprint: the one its kept view carries, else its own."""
+    kept = job.get(FINGERPRINT)
+    if kept:
+        return str(kept)
+    return pod_fingerprint(((job.get("spec") or {}).get("template") or {}).get("spec") or {})
+
+
 def runs_template(pod: Mapping[str, Any], job: Mapping[str, Any]) -> bool:
     """Whether `pod` (as indexed, with its fingerprint) runs the Job's pod template."""
-    template = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return bool(pod.get(FINGERPRINT) == pod_fingerprint(template))
+    return bool(pod.get(FINGERPRINT) == fingerprint_of_template(job))
 
 
 def newest(objects: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -131,6 +131,7 @@ def job_changed(
         "metadata": metadata,
         "spec": body.get("spec"),
         "status": body.get("status"),
+        status_update.FINGERPRINT: status_update.fingerprint_of_template(body),
     }
     if type != "DELETED":
         uid = (metadata.get("labels") or {}).get(naming.LABEL_BUILD_UID)
@@ -203,7 +204,7 @@ def pod_changed(
     pod = {
         "metadata": dict(body["metadata"]),
         "status": body.get("status"),
-        status_update.FINGERPRINT: status_update.pod_fingerprint(body.get("spec") or {}),
+        status_update.FINGERPRINT: status_update.fingerprint_of_pod(body),
     }
     if job is None or not status_update.runs_template(pod, job):
         return

@@ -8,24 +8,25 @@ index from its initial listing before any handler runs, so a restarted
 operator sees the Jobs it made before it decides whether to make one.
 
 Each index keeps only what the handlers read of an object (issue 13: memory
-per build): no managedFields, no annotations but the operator's own (kopf's
-diffbase and kubectl's last-applied configuration repeat the whole spec), and
-of a Job's pod template only what `status_update.pod_fingerprint` compares.
-`tests/unit/test_indexes.py` checks that the core derives the same status from
-the kept parts as from the whole objects.
+per build), as `core.kept` says: no managedFields, no annotations but the
+operator's own (kopf's diffbase and kubectl's last-applied configuration repeat
+the whole spec), and of a Job's pod template or a Pod's spec only its
+fingerprint (`status_update.pod_fingerprint`). `tests/unit/test_indexes.py` checks
+that the core derives the same status from the kept parts as from the whole
+objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
 from kopf._cogs.aiokits import aiotoggles
 
-from goimage.core import build_queue, naming, policy, status_update
+from goimage.core import build_queue, kept, naming, policy, status_update
 
 MANAGED = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY}
 # A build's Jobs and Pods; a resolve Job (a private repository's commit) is none of them.
@@ -33,54 +34,9 @@ BUILD = MANAGED | {naming.LABEL_COMPONENT: naming.COMPONENT_BUILD}
 RESOLVE = MANAGED | {naming.LABEL_COMPONENT: naming.COMPONENT_RESOLVE}
 
 
-_OWN_ANNOTATION = f"{naming.GROUP}/"
-# What pod_fingerprint reads of a pod template (the rest of a Job's template is not kept).
-_TEMPLATE_CONTAINER_KEYS = ("name", "image", "command", "args", "env", "volumeMounts")
-
-
-def kept_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """An object's metadata as the indexes keep it: no managedFields (half of an object),
-    and of the annotations only the operator's own (`goimage.dev/...`)."""
-    kept = {key: value for key, value in metadata.items() if key != "managedFields"}
-    annotations = metadata.get("annotations")
-    if annotations:
-        own = {k: v for k, v in annotations.items() if k.startswith(_OWN_ANNOTATION)}
-        kept["annotations"] = own
-    return copy.deepcopy(kept)
-
-
-def kept_pod_template(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a pod spec that `status_update.pod_fingerprint` compares, and no more."""
-
-    def containers(items: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-        return [
-            {k: copy.deepcopy(c[k]) for k in _TEMPLATE_CONTAINER_KEYS if k in c}
-            for c in items or ()
-        ]
-
-    kept: dict[str, Any] = {"containers": containers(spec.get("containers"))}
-    if spec.get("initContainers"):
-        kept["initContainers"] = containers(spec.get("initContainers"))
-    if "volumes" in spec:
-        kept["volumes"] = copy.deepcopy(spec["volumes"])
-    return kept
-
-
-def kept_job_spec(spec: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A Job's spec as the index keeps it: all but its pod template, of which only
-    what the pod fingerprint compares."""
-    spec = spec or {}
-    kept = {key: copy.deepcopy(value) for key, value in spec.items() if key != "template"}
-    template = (spec.get("template") or {}).get("spec") or {}
-    kept["template"] = {"spec": kept_pod_template(template)}
-    return kept
-
-
 def _snapshot(body: kopf.Body, *fields: str) -> dict[str, Any]:
     # Bodies are live views; an index must keep the state as of this event.
-    return {"metadata": kept_metadata(body["metadata"])} | {
-        name: copy.deepcopy(body.get(name)) for name in fields
-    }
+    return kept.snapshot(body, *fields)
 
 
 @kopf.index(naming.GROUP, naming.VERSION, naming.PLURAL)
@@ -94,7 +50,10 @@ def build_jobs(
     *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     """(namespace, owner uid) -> the owner's Jobs."""
-    job = _snapshot(body, "status") | {"spec": kept_job_spec(body.get("spec"))}
+    job = _snapshot(body, "status") | {
+        "spec": copy.deepcopy(kept.job_spec(body.get("spec"))),
+        status_update.FINGERPRINT: status_update.fingerprint_of_template(body),
+    }
     return {(namespace, labels.get(naming.LABEL_BUILD_UID)): job}
 
 
@@ -111,7 +70,7 @@ def build_pods(*, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any,
     nobody's build pod, and never reaches a status.
     """
     owner = naming.controller_uid(body["metadata"])
-    fingerprint = status_update.pod_fingerprint(body.get("spec") or {})
+    fingerprint = status_update.fingerprint_of_pod(body)
     return {
         (namespace, owner): _snapshot(body, "status") | {status_update.FINGERPRINT: fingerprint}
     }

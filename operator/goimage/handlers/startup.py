@@ -47,6 +47,7 @@ SHUTDOWN_TIMEOUT_ENV = "GOIMAGE_SHUTDOWN_TIMEOUT"
 PEERING_LIFETIME_RANGE = (5, 300)
 DEFAULT_PEERING_LIFETIME_S = 10
 DEFAULT_SHUTDOWN_TIMEOUT_S = 20.0
+LIST_CHUNK_SIZE = 500
 # After the handlers' time on SIGTERM, kopf's own tasks (Events, the peering
 # record's removal) get this long before kopf kills its own process.
 SHUTDOWN_MARGIN_S = 5.0
@@ -150,6 +151,10 @@ def configure(
     # Handlers are synchronous API calls; enough threads for bursts of builds.
     settings.execution.max_workers = api.HANDLER_THREADS
     settings.watching.server_timeout = 300
+    # The first lists in pages: the whole list's response (about 10 KiB per build
+    # pod) is never in memory at once, only one page before its objects are cut
+    # to their kept view (handlers/slim_watch.py).
+    settings.watching.chunk_size = LIST_CHUNK_SIZE
     # How long kopf waits for its own annotation patch to come back before it
     # takes an older event as current. In a burst the watch lags more than the
     # default 5 s, and kopf then ran the create handler (and its patch) again.
