@@ -56,6 +56,9 @@ RESULTS = REPO_ROOT / "bench" / "results-scale.md"
 FINDINGS = REPO_ROOT / "bench" / "findings.md"
 HEAP_HOOK = Path(__file__).parent / "heaphook"
 WAIT_S = 1800.0
+SCALE_NAMESPACE = "bench-scale"
+# The issue's goals for the operator's peak RSS, by the number of finished builds.
+RSS_GOALS_MIB = {1_000: 150, 10_000: 600}
 POD_RETENTION = "24h"
 NOW = workload.NOW
 
@@ -143,7 +146,7 @@ def complete_job_status() -> dict[str, Any]:
 
 
 def populate(
-    kube: Kube, namespace: str, count: int, settings: Settings, workers: int
+    kube: Kube, namespace: str, indexes: range, settings: Settings, workers: int
 ) -> dict[str, float]:
     """`count` finished builds in `namespace`, as an operator, the Job controller and a
     kubelet would have left them; every object written by this client (with no
@@ -178,9 +181,9 @@ def populate(
             if done % 1000 == 0:
                 print(f"  {done:,} finished builds after {time.monotonic() - started:.0f}s")
 
-    workload.concurrently(make, range(count), workers)
+    workload.concurrently(make, indexes, workers)
     made = time.monotonic() - started
-    print(f"  {count:,} finished builds (8 writes each) in {made:.0f}s")
+    print(f"  {len(indexes):,} finished builds (8 writes each) in {made:.0f}s")
     return {"statuses": made}
 
 
@@ -235,6 +238,8 @@ def _operator(env: dict[str, str], workdir: Path, heap: Path | None) -> Operator
     # build with its pod, as the bench's title says, and deletes none (the default 5m
     # retention would delete those of the first builds made, while the run goes on).
     env = env | {"GOIMAGE_FINISHED_POD_RETENTION": POD_RETENTION}
+    if os.environ.get("BENCH_MALLOC_ARENA_MAX"):
+        env["MALLOC_ARENA_MAX"] = os.environ["BENCH_MALLOC_ARENA_MAX"]
     return OperatorProcess(
         env=env, log_path=workdir / "operator.log", log_args=("--log-level=warning",)
     )
@@ -280,6 +285,8 @@ def operator_writes(requests: Counter[RequestKey]) -> Counter[RequestKey]:
 
 
 def rows_for(count: int, result: Restart, populate_s: dict[str, float]) -> list[Row]:
+    peak_mib = result.footprint.peak_rss_kib / 1024
+    goal = RSS_GOALS_MIB.get(count)
     writes = operator_writes(result.requests)
     reads = {k: v for k, v in result.requests.items() if k[0] in (*apicost.READS, apicost.WATCH)}
     return [
@@ -305,11 +312,18 @@ def rows_for(count: int, result: Restart, populate_s: dict[str, float]) -> list[
             note=_requests_note(Counter(reads)),
         ),
         Row(
-            f"operator footprint with {count:,} finished builds (with their Jobs and Pods)",
-            f"{result.footprint.peak_rss_kib / 1024:.0f} MiB peak RSS, "
-            f"{result.footprint.cpu_s:.1f} CPU s",
-            note=f"VmHWM (RSS now {result.footprint.rss_kib / 1024:.0f} MiB), utime+stime, "
-            f"from start to ready; made in {populate_s.get('statuses', math.nan):.0f} s",
+            f"operator peak RSS with {count:,} finished builds (with their Jobs and Pods)",
+            f"{peak_mib:.0f} MiB",
+            f"{goal} MiB" if goal else "—",
+            f"{peak_mib / goal:.2f}x" if goal else "—",
+            note=f"VmHWM from start to ready, the goal in the floor column "
+            f"(RSS when ready {result.footprint.rss_kib / 1024:.0f} MiB); "
+            f"the builds made in {populate_s.get('statuses', math.nan):.0f} s",
+        ),
+        Row(
+            f"restart with {count:,} finished builds: operator CPU per build",
+            f"{result.footprint.cpu_s / count * 1000:.1f} ms",
+            note=f"{result.footprint.cpu_s:.1f} CPU s (utime+stime) from start to ready",
         ),
     ]
 
@@ -330,28 +344,42 @@ def measure_restart(plane: ControlPlane, workdir: Path, heap: Path | None) -> Re
     return result
 
 
-def populate_plane(
-    plane: ControlPlane, workdir: Path, args: argparse.Namespace
-) -> dict[str, float]:
-    """The control plane's finished builds: `args.real` by the operator, the rest by this client."""
+def prepare_plane(plane: ControlPlane, workdir: Path, args: argparse.Namespace) -> Kube:
+    """CRDs, a faster controller-manager, and `args.real` builds made by the operator."""
     raise_controller_manager_qps(plane)
     crds.install(make_kubectl(plane.env))
     kube = Kube(plane.kubeconfig, pool=max(64, args.workers * 2))
     warm_up(kube)
-    env = operator_env(plane.env)
     if args.real:
         print(f"{args.real} builds made by the operator ...")
+        env = operator_env(plane.env)
         real_builds(kube, env, workdir, make_namespace(kube, "bench-real"), args.real)
-    synthetic = args.builds - args.real
-    print(f"{synthetic:,} finished builds made by this client ...")
-    namespace = make_namespace(kube, "bench-scale")
+    make_namespace(kube, SCALE_NAMESPACE)
+    return kube
+
+
+def add_builds(plane: ControlPlane, kube: Kube, indexes: range, workers: int) -> dict[str, float]:
+    """Finished builds numbered `indexes`, made by this client (no controller-manager)."""
+    print(f"{len(indexes):,} finished builds made by this client ...")
+    settings = load_settings(operator_env(plane.env))
     with controller_manager_stopped(plane):
-        return populate(kube, namespace, synthetic, load_settings(env), args.workers)
+        return populate(kube, SCALE_NAMESPACE, indexes, settings, workers)
+
+
+def counts(text: str) -> list[int]:
+    """--builds: ascending totals, e.g. 1000,10000."""
+    values = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    if not values or values != sorted(set(values)) or values[0] <= 0:
+        raise argparse.ArgumentTypeError(f"ascending positive totals, not {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
-    parser.add_argument("--builds", type=int, default=10_000)
+    parser.add_argument(
+        "--builds", type=counts, default=[1_000, 10_000],
+        help="totals to measure a restart at, ascending (default 1000,10000)",
+    )  # fmt: skip
     parser.add_argument("--real", type=int, default=100, help="of them built by the operator")
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--heap", type=Path, help="tracemalloc snapshot after the restart, in DIR")
@@ -362,17 +390,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the control plane and temp dir")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    made: dict[str, float] = {}
     if args.reuse is not None:
         print(f"an operator started against the builds in {args.reuse} ...")
-        result = measure_restart(control_plane.describe(args.reuse), args.reuse.parent, args.heap)
+        measure_restart(control_plane.describe(args.reuse), args.reuse.parent, args.heap)
         return 0
+    rows: list[Row] = []
     workdir = Path(tempfile.mkdtemp(prefix="goimage-bench-scale-"))
     try:
         with control_plane.running(workdir / "control-plane", keep=args.keep) as plane:
-            made = populate_plane(plane, workdir, args)
-            print(f"an operator started against {args.builds:,} finished builds ...")
-            result = measure_restart(plane, workdir, args.heap)
+            kube = prepare_plane(plane, workdir, args)
+            made = args.real
+            for total in args.builds:
+                times = add_builds(plane, kube, range(made, total), args.workers)
+                made = total
+                print(f"an operator started against {total:,} finished builds ...")
+                result = measure_restart(plane, workdir, args.heap)
+                rows += rows_for(total, result, times)
     finally:
         if args.keep:
             print(f"kept {workdir} (its control plane runs: --reuse {workdir / 'control-plane'})")
@@ -382,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output,
         title="Benchmarks: the operator with thousands of finished builds",
         intro="Written by `make bench-scale` (bench/scale.py); see bench/README.md.",
-        rows=rows_for(args.builds, result, made),
+        rows=rows,
         notes=[],
         findings=FINDINGS,
     )

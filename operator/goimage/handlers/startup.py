@@ -47,7 +47,7 @@ SHUTDOWN_TIMEOUT_ENV = "GOIMAGE_SHUTDOWN_TIMEOUT"
 PEERING_LIFETIME_RANGE = (5, 300)
 DEFAULT_PEERING_LIFETIME_S = 10
 DEFAULT_SHUTDOWN_TIMEOUT_S = 20.0
-LIST_CHUNK_SIZE = 500
+LIST_CHUNK_SIZE = 100
 # After the handlers' time on SIGTERM, kopf's own tasks (Events, the peering
 # record's removal) get this long before kopf kills its own process.
 SHUTDOWN_MARGIN_S = 5.0
