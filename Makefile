@@ -158,12 +158,13 @@ kind-demo: ## (needs Docker and kind; not run by CI) build the operator image, l
 # --- benchmarks ---------------------------------------------------------------------------------
 
 .PHONY: bench bench-plane bench-builds bench-scale
-bench: bench-plane bench-builds ## every benchmark below, one after the other (~20 min)
+bench: bench-plane bench-builds ## every benchmark below, one after the other (~40 min)
 
-bench-plane: venv tools ## operator on a local control plane: reaction, burst, API cost, footprint, each against its floor (~12 min; writes bench/results.md)
+bench-plane: venv tools ## operator on a local control plane: reaction, burst, API cost, footprint against their floors, then 1,000 and 10,000 finished builds (~30 min; writes bench/results.md and results-scale.md)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.scale
 
-bench-scale: venv tools ## the operator with 10,000 finished builds on a local control plane: memory, CPU, restart time and API requests (~25 min; writes bench/results-scale.md)
+bench-scale: venv tools ## the operator with 1,000 then 10,000 finished builds on a local control plane: memory, CPU, restart time and API requests (~15 min; writes bench/results-scale.md)
 	$(BIN)/python -m bench.scale
 
 bench-builds: venv tools ## real builds on the e2e node (root): cold and warm builds of examples/ against host go build (~3-6 min once the node's images exist; writes bench/results-builds.md)

@@ -32,7 +32,7 @@ from bench.cluster import CONTROLLER_MANAGER_QPS, raise_controller_manager_qps
 from bench.kube import BATCH, CORE, GIB, Kube, RequestKey
 from bench.report import Row, ms, percentile, ratio, secs, write_results
 from goimage.config import load_settings
-from goimage.core import naming
+from goimage.core import events, naming
 from goimage.core.settings import Settings
 
 RESULTS = REPO_ROOT / "bench" / "results.md"
@@ -587,7 +587,8 @@ def api_per_build(op: OperatorFigures, floor: FloorFigures, builds: int) -> dict
     """The operator's API requests per build in the burst: its run less the floor's."""
     return apicost.operators(
         apicost.per_build(op.burst.api, floor.burst.api, builds),
-        op.burst.events_by_source["kopf"],
+        # The operator's own Events, and any kopf posts for it (its warnings and errors).
+        op.burst.events_by_source[events.COMPONENT] + op.burst.events_by_source["kopf"],
         builds,
     )
 

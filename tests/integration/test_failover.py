@@ -43,6 +43,7 @@ from testkit.crds import established
 from testkit.kubectl import Kubectl
 from testkit.operator_process import OperatorProcess, operator_env
 
+from goimage.core.naming import KIND
 from goimage.handlers.startup import DEFAULT_SHUTDOWN_TIMEOUT_S
 
 # Short enough to keep this module quick, the chart's default (values.yaml).
@@ -275,6 +276,15 @@ def test_sigterm_lets_a_handler_in_flight_finish(
     assert "is cancelled. Will escalate" not in shutdown, shutdown
     assert "Unprocessed streams left" not in shutdown, shutdown
     assert code == 0, active.log()
+    # ... and its Event was posted by the handler itself, before the process exited (kopf's
+    # background poster, which stops with the operator, used to drop it).
+    listed = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+    told = [
+        (e["type"], e["reason"], e["source"].get("component"))
+        for e in listed
+        if e["involvedObject"].get("name") == "hello" and e["involvedObject"]["kind"] == KIND
+    ]
+    assert ("Warning", "SourceFailed", "goimage-operator") in told, told
     finished = logged_at(active, "Handler 'pod_changed' succeeded", after=SIGTERM_RECEIVED)
     print(
         f"handler in flight from {-read_at:.1f}s before SIGTERM (its log read), answered "

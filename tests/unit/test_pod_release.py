@@ -3,6 +3,7 @@ no status (core.status_update): the records stay, the pod's disk goes."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from tests.unit.test_status import (
 from goimage.config import load_settings
 from goimage.core import naming, pod_release, status, status_update
 from goimage.core.merge_patch import apply_merge_patch
+from goimage.handlers.pod_release import PodReleases
 
 BACKOFF_FAILED = "Job has reached the specified backoff limit"
 JOB_UID = "6a1f0f1e-2f0c-4b0e-8a52-0d4b9d3c1a77"
@@ -231,3 +233,55 @@ def test_the_failure_hint_tells_the_retention() -> None:
         "(the build's pod, and its log, is kept for 1h after the build ends)"
     )
     assert naming.LABEL_BUILD_ID not in message
+
+
+# --- handlers.pod_release.PodReleases: one delete per pod ----------------------------------
+
+
+def run_releases(steps: Any) -> list[str]:
+    """Drive a PodReleases on a real event loop: `steps(releases, calls)` schedules; the
+    names of the releases that ran, in order."""
+    calls: list[str] = []
+
+    async def main() -> None:
+        releases = PodReleases(asyncio.get_running_loop())
+        await steps(releases, calls)
+        await asyncio.sleep(0.2)
+
+    asyncio.run(main())
+    return calls
+
+
+def release_named(calls: list[str], name: str, deleted: bool = True) -> Any:
+    def release() -> bool:
+        calls.append(name)
+        return deleted
+
+    return release
+
+
+def test_a_pod_judged_twice_is_deleted_once_with_its_newest_view() -> None:
+    async def steps(releases: Any, calls: list[str]) -> None:
+        releases.schedule("pod-1", 0.05, release_named(calls, "from the job event"))
+        releases.schedule("pod-1", 0.05, release_named(calls, "from the pod event"))
+        await asyncio.sleep(0.1)
+        releases.schedule("pod-1", 0, release_named(calls, "while deleting"))
+
+    assert run_releases(steps) == ["from the pod event"]
+
+
+def test_a_delete_that_failed_lets_the_next_event_try_again() -> None:
+    async def steps(releases: Any, calls: list[str]) -> None:
+        releases.schedule("pod-1", 0, release_named(calls, "refused", deleted=False))
+        await asyncio.sleep(0.1)
+        releases.schedule("pod-1", 0, release_named(calls, "again"))
+
+    assert run_releases(steps) == ["refused", "again"]
+
+
+def test_a_pod_gone_before_its_time_is_not_deleted() -> None:
+    async def steps(releases: Any, calls: list[str]) -> None:
+        releases.schedule("pod-1", 0.1, release_named(calls, "too late"))
+        releases.forget("pod-1")
+
+    assert run_releases(steps) == []

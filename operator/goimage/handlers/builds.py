@@ -33,6 +33,7 @@ from goimage.core.settings import Settings
 from goimage.core.spec import SpecError
 from goimage.core.spec import poll_seconds as parse_poll
 from goimage.core.status import waits_for_quota, waits_for_source
+from goimage.handlers import events
 from goimage.handlers.clock import now
 from goimage.k8s import api
 
@@ -92,17 +93,6 @@ class Indexes:
         return policy.governing(self.build_policies.get(None, []), labels)
 
 
-def reference(meta: Mapping[str, Any]) -> kopf.Body:
-    """A GoImageBuild to post Events about, from its metadata."""
-    return kopf.Body(
-        {
-            "apiVersion": naming.API_VERSION,
-            "kind": naming.KIND,
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
-        }
-    )
-
-
 def start_build(plan: BuildPlan, job: dict[str, Any], new_status: dict[str, Any] | None) -> bool:
     """Write the build's status, make its ConfigMap and Job; False if the Job existed already
     (another event got there first)."""
@@ -140,7 +130,7 @@ def write_refusal(
     )
     if status.would_change(patch, current):
         api.patch_build_status(meta["namespace"], meta["name"], patch)
-        kopf.warn(reference(meta), reason=str(reason), message=message[:1024])
+        events.warn(meta, str(reason), message)
 
 
 def _queue_or_start(
@@ -187,8 +177,7 @@ def write_quota_wait(
         api.patch_build_status(plan.namespace, plan.resource_name, patch)
         if not waits_for_quota(current):
             meta = {"name": plan.resource_name, "namespace": plan.namespace, "uid": plan.uid}
-            ref = reference(meta)
-            kopf.warn(ref, reason=str(Reason.WAITING_FOR_QUOTA), message=str(refused)[:1024])
+            events.warn(meta, str(Reason.WAITING_FOR_QUOTA), str(refused))
 
 
 class SourceWait(Exception):
@@ -301,11 +290,7 @@ def _carry_out(
                     plan, error=str(error), previous=current, now=now()
                 )
                 api.patch_build_status(namespace, plan.resource_name, patch)
-                kopf.warn(
-                    reference(meta),
-                    reason=str(Reason.SOURCE_FAILED),
-                    message=patch["failure"]["message"][:1024],
-                )
+                events.warn(meta, str(Reason.SOURCE_FAILED), patch["failure"]["message"])
                 return False
             write_source_unavailable(plan, current, str(error))
             logger.info("build %s waits for its source: %s", plan.build_id, error)
@@ -316,7 +301,7 @@ def _carry_out(
             )
             if status.would_change(patch, current):
                 api.patch_build_status(namespace, plan.resource_name, patch)
-                kopf.warn(reference(meta), reason=str(Reason.SOURCE_FAILED), message=str(error))
+                events.warn(meta, str(Reason.SOURCE_FAILED), str(error))
             return False
         except enforcement.Refusal as refusal:
             write_refusal(body, current, refusal.reason, refusal.message)
@@ -338,11 +323,11 @@ def _carry_out(
         logger.info(
             "build %s of commit %s started as job %s", plan.build_id, plan.commit, plan.object_name
         )
-        kopf.event(
-            reference(meta),
-            type="Normal",
-            reason="BuildStarted",
-            message=f"build {plan.build_id}: job {plan.object_name}, commit {plan.commit}",
+        events.tell(
+            meta,
+            "Normal",
+            "BuildStarted",
+            f"build {plan.build_id}: job {plan.object_name}, commit {plan.commit}",
         )
     for old in decision.remove:
         api.delete_build_objects(namespace, old, owner_uid=uid)
@@ -357,7 +342,7 @@ def write_source_unavailable(plan: BuildPlan, current: Mapping[str, Any], error:
         api.patch_build_status(plan.namespace, plan.resource_name, patch)
         if not waits_for_source(current):
             meta = {"name": plan.resource_name, "namespace": plan.namespace, "uid": plan.uid}
-            kopf.warn(reference(meta), reason=str(Reason.SOURCE_UNAVAILABLE), message=error[:1024])
+            events.warn(meta, str(Reason.SOURCE_UNAVAILABLE), error)
 
 
 def _waiting_poll_build(

@@ -29,7 +29,7 @@ from goimage.core.merge_patch import apply_merge_patch
 from goimage.core.settings import DEFAULT_FINISHED_POD_RETENTION
 from goimage.core.status import waits_for_pod
 from goimage.core.status_cache import WrittenStatuses
-from goimage.handlers import builds, pod_release
+from goimage.handlers import builds, events, pod_release
 from goimage.handlers.clock import now
 from goimage.handlers.indexes import BUILD, RESOLVE
 from goimage.k8s import api
@@ -101,11 +101,7 @@ def _announce(
     event = change.event
     if event is None:
         return
-    ref = builds.reference(owner["metadata"])
-    if event.type == "Warning":
-        kopf.warn(ref, reason=event.reason, message=event.message)
-    else:
-        kopf.event(ref, type=event.type, reason=event.reason, message=event.message)
+    events.tell(owner["metadata"], event.type, event.reason, event.message)
 
 
 # kopf passes each index (build_pods, ...) as a keyword its handler protocols do not list.

@@ -29,18 +29,24 @@ from goimage.k8s import api
 
 
 class PodReleases:
-    """Finished pods waiting for their retention: one timer each, by pod uid.
+    """Finished pods waiting for their retention, and those being deleted, by pod uid.
 
-    Touched only on the event loop (handlers, which kopf runs in its threads,
-    hand their calls over), so it needs no lock.
+    One release per pod: a pod judged again (its Job's event and its own, or a
+    newer version of it) updates the release already set instead of adding a
+    second, and a pod whose delete is under way is not deleted again until that
+    delete has failed. Touched only on the event loop (handlers, which kopf runs
+    in its threads, hand their calls over), so it needs no lock.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._releases: dict[str, Callable[[], bool]] = {}
+        self._deleting: set[str] = set()
 
-    def schedule(self, uid: str, delay: float, release: Callable[[], None]) -> None:
-        """Run `release` (in a thread) after `delay` seconds, unless one is set for `uid`."""
+    def schedule(self, uid: str, delay: float, release: Callable[[], bool]) -> None:
+        """Run `release` (in a thread) after `delay` seconds (0: now); it returns whether
+        the pod was deleted."""
         self._loop.call_soon_threadsafe(self._arm, uid, delay, release)
 
     def forget(self, uid: str) -> None:
@@ -50,19 +56,33 @@ class PodReleases:
     def __len__(self) -> int:
         return len(self._timers)
 
-    def _arm(self, uid: str, delay: float, release: Callable[[], None]) -> None:
+    def _arm(self, uid: str, delay: float, release: Callable[[], bool]) -> None:
+        if uid in self._deleting:
+            return
+        self._releases[uid] = release
         if uid not in self._timers:
-            self._timers[uid] = self._loop.call_later(max(delay, 0.0), self._fire, uid, release)
+            self._timers[uid] = self._loop.call_later(max(delay, 0.0), self._fire, uid)
 
-    def _fire(self, uid: str, release: Callable[[], None]) -> None:
+    def _fire(self, uid: str) -> None:
         self._timers.pop(uid, None)
+        release = self._releases.pop(uid, None)
+        if release is None:
+            return
+        self._deleting.add(uid)
         # The delete is a blocking API call: off the event loop.
-        self._loop.run_in_executor(None, release)
+        done = self._loop.run_in_executor(None, release)
+        done.add_done_callback(lambda future: self._settled(uid, future))
+
+    def _settled(self, uid: str, future: asyncio.Future[bool]) -> None:
+        if future.cancelled() or future.exception() is not None or not future.result():
+            self._deleting.discard(uid)  # not deleted: its next event judges it again
 
     def _cancel(self, uid: str) -> None:
         timer = self._timers.pop(uid, None)
         if timer is not None:
             timer.cancel()
+        self._releases.pop(uid, None)
+        self._deleting.discard(uid)
 
 
 @kopf.on.startup()
@@ -71,18 +91,21 @@ async def start_pod_releases(memo: kopf.Memo, **_: Any) -> None:
     memo.pod_releases = PodReleases(asyncio.get_running_loop())
 
 
-def _release(namespace: str, name: str, uid: str, job_uid: str, logger: kopf.Logger) -> None:
+def _release(
+    namespace: str, name: str, uid: str, resource_version: str, logger: kopf.Logger
+) -> bool:
     try:
         deleted = api.delete_finished_pod(
-            namespace, name, uid=uid, job_uid=job_uid, finished=pod_release.pod_finished
+            namespace, name, uid=uid, resource_version=resource_version
         )
     except Exception as error:  # a timer's thread: nobody else would see it
         logger.warning("could not delete the finished build pod %s/%s: %s", namespace, name, error)
-        return
+        return False
     if deleted:
         logger.info(
             "deleted the finished build pod %s/%s (its result is recorded)", namespace, name
         )
+    return deleted
 
 
 def consider(
@@ -122,12 +145,15 @@ def consider(
         return
     pod_meta = pod["metadata"]
     release = functools.partial(
-        _release, namespace, pod_meta["name"], pod_meta["uid"], meta["uid"], logger
+        _release,
+        namespace,
+        pod_meta["name"],
+        pod_meta["uid"],
+        str(pod_meta.get("resourceVersion") or ""),
+        logger,
     )
-    if decision.delete:
-        release()
-    else:
-        releases.schedule(pod_meta["uid"], (decision.at - now).total_seconds(), release)
+    delay = 0.0 if decision.delete else (decision.at - now).total_seconds()
+    releases.schedule(pod_meta["uid"], delay, release)
 
 
 def forget(memo: kopf.Memo, pod_uid: str) -> None:

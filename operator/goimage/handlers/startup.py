@@ -145,8 +145,8 @@ def configure(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{KOPF_PREFIX}/finalizer"
-    # Events: our own build transitions (kopf.event, not subject to this level),
-    # plus kopf's own warnings and errors.
+    # Events: our own build transitions (handlers/events.py, posted by the handler),
+    # plus kopf's own warnings and errors (kopf's poster).
     settings.posting.level = logging.WARNING
     # Handlers are synchronous API calls; enough threads for bursts of builds.
     settings.execution.max_workers = api.HANDLER_THREADS

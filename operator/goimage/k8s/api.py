@@ -274,30 +274,27 @@ def pod_refusal(namespace: str, job_uid: str) -> str:
     return message.removeprefix("Error creating: ")
 
 
-def delete_finished_pod(
-    namespace: str, name: str, *, uid: str, job_uid: str, finished: Callable[[Any], bool]
-) -> bool:
-    """Delete a finished build pod whose controller is the Job `job_uid`; True if deleted.
+def delete_finished_pod(namespace: str, name: str, *, uid: str, resource_version: str) -> bool:
+    """Delete a finished build pod as it was when judged finished and ours (its `uid` and
+    `resource_version` as preconditions); True if deleted.
 
-    The pod is read first: it must still be the one decided on (`uid`), be
-    controlled by our Job, and be `finished` (a check of its plain dict); the
-    delete names its uid as a precondition, so a pod made again under the same
-    name is left alone. Gone already is fine.
+    Not read first: a pod that changed since (made again under the same name, or
+    changed at all) is refused by the API server (409), left alone, and judged
+    again on its next event. Gone already is fine.
     """
+    preconditions = client.V1Preconditions(uid=uid, resource_version=resource_version)
     try:
-        pod = core().read_namespaced_pod(name, namespace)
-        plain = _api_client().sanitize_for_serialization(pod)  # type: ignore[no-untyped-call]
-        if pod.metadata is None or pod.metadata.uid != uid:
-            return False
-        if not _owned_by(pod, job_uid) or not finished(plain):
-            return False
         core().delete_namespaced_pod(
-            name,
-            namespace,
-            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+            name, namespace, body=client.V1DeleteOptions(preconditions=preconditions)
         )
-        return True
     except ApiException as error:
         if error.status in (_NOT_FOUND, _CONFLICT):
             return False
         raise
+    return True
+
+
+def post_event(body: Mapping[str, Any]) -> None:
+    """Create a core/v1 Event (`core.events.event_body`)."""
+    create: Callable[..., Any] = core().create_namespaced_event
+    create(body["metadata"]["namespace"], body)
