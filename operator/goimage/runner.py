@@ -9,9 +9,9 @@ import kopf
 from goimage import metrics
 
 # Importing registers the handlers with kopf's default registry.
-from goimage.handlers import builds, children, indexes, slim_watch, startup
+from goimage.handlers import builds, children, events, indexes, slim_watch, startup
 
-HANDLER_MODULES = (builds, children, indexes, slim_watch, startup)
+HANDLER_MODULES = (builds, children, events, indexes, slim_watch, startup)
 LOG_FORMATS = {"text": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
 LOG_LEVELS = ("debug", "info", "warning")
 

@@ -75,8 +75,12 @@ def test_a_resource_from_before_its_policy_ends_policy_violation_without_a_job(
     ready = condition(status, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "PolicyViolation")
     assert items(kubectl, namespace, "jobs") == []
-    events = kubectl("get", "events", "-n", namespace, "-o", "json").stdout
-    assert "PolicyViolation" in events
+    # The Event is posted after the status, from the operator's queue of Events.
+    wait_for(
+        "the PolicyViolation Event",
+        lambda: "PolicyViolation" in kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
+        operator,
+    )
 
 
 def test_forced_placement_and_resources_land_on_the_build_pod(
