@@ -9,9 +9,19 @@ import kopf
 from goimage import metrics
 
 # Importing registers the handlers with kopf's default registry.
-from goimage.handlers import builds, children, events, indexes, slim_watch, startup
+from goimage.handlers import (
+    builds,
+    children,
+    events,
+    indexes,
+    slim_watch,
+    startup,
+    timer_finalizers,
+)
 
 HANDLER_MODULES = (builds, children, events, indexes, slim_watch, startup)
+# After every handler above is registered.
+TIMERS_WITHOUT_FINALIZERS = timer_finalizers.timers_without_finalizers(kopf.get_default_registry())
 LOG_FORMATS = {"text": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
 LOG_LEVELS = ("debug", "info", "warning")
 
