@@ -1,9 +1,9 @@
 """The Kubernetes Events the operator tells a GoImageBuild's news with (core/v1 Event).
 
-Posted by the handler that decided them, in its own thread (`k8s.api.post_event`),
-not queued for kopf's background poster: kopf stops its poster when the operator
-stops, so an Event queued by a handler that finished during a SIGTERM's grace
-period (a rolling upgrade) was lost. Pure: the body from its parts.
+Posted by the operator's own posters (`handlers.events`), not kopf's background
+poster: kopf stops its poster when the operator stops, so an Event of a handler
+that finished during a SIGTERM's grace period (a rolling upgrade) was lost.
+Pure: the body from its parts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from goimage.core import naming
 
 COMPONENT = "goimage-operator"
-# The API server's limit on an Event's message is 1 KiB... of what kubectl shows well.
+# Messages are cut here, as kopf cut them: an Event is a line in `kubectl describe`.
 MESSAGE_LIMIT = 1024
 
 

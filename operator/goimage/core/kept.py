@@ -35,7 +35,7 @@ _TOP_LEVEL = ("apiVersion", "kind", "status")
 def metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
     """An object's metadata without managedFields (half of an object), and of its
     annotations only the operator's own (`goimage.dev/...`)."""
-    kept = {key: value for key, value in meta.items() if key != "managedFields"}
+    kept = _without_managed_fields(meta)
     annotations = meta.get("annotations")
     if annotations:
         own = {k: v for k, v in annotations.items() if k.startswith(_OWN_ANNOTATION)}
@@ -59,10 +59,12 @@ def is_build_object(obj: Mapping[str, Any]) -> bool:
     return bool(labels.get(naming.LABEL_COMPONENT) == naming.COMPONENT_BUILD)
 
 
+def _without_managed_fields(meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in meta.items() if key != "managedFields"}
+
+
 def without_managed_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    kept_meta = {key: value for key, value in meta.items() if key != "managedFields"}
-    return {**obj, "metadata": kept_meta}
+    return {**obj, "metadata": _without_managed_fields(obj.get("metadata") or {})}
 
 
 def goimagebuild(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """Post a GoImageBuild's Events (see core/events.py for why not kopf's poster).
 
 `tell` queues the Event and returns: a handler does not wait for the API
-server to store its news (in a 1,000-build burst, posting in the handler
-threads made every Job exist 60% later). A few poster threads post from the
+server to store its news, as it did not with kopf's poster. A few poster threads post from the
 queue; at shutdown, after kopf has let the handlers in flight finish,
 `drain` (a kopf cleanup handler) posts what is left, so that an Event decided
 in a SIGTERM's grace period is not lost. A failed post is logged, never

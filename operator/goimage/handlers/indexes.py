@@ -34,15 +34,10 @@ BUILD = MANAGED | {naming.LABEL_COMPONENT: naming.COMPONENT_BUILD}
 RESOLVE = MANAGED | {naming.LABEL_COMPONENT: naming.COMPONENT_RESOLVE}
 
 
-def _snapshot(body: kopf.Body, *fields: str) -> dict[str, Any]:
-    # Bodies are live views; an index must keep the state as of this event.
-    return kept.snapshot(body, *fields)
-
-
 @kopf.index(naming.GROUP, naming.VERSION, naming.PLURAL)
 def goimagebuilds(*, namespace: str | None, uid: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     """(namespace, uid) -> the GoImageBuild's metadata and status."""
-    return {(namespace, uid): _snapshot(body, "status")}
+    return {(namespace, uid): kept.snapshot(body, "status")}
 
 
 @kopf.index("batch", "v1", "jobs", labels=BUILD)
@@ -50,7 +45,7 @@ def build_jobs(
     *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     """(namespace, owner uid) -> the owner's Jobs."""
-    job = _snapshot(body, "status") | {
+    job = kept.snapshot(body, "status") | {
         "spec": copy.deepcopy(kept.job_spec(body.get("spec"))),
         status_update.FINGERPRINT: status_update.fingerprint_of_template(body),
     }
@@ -72,7 +67,7 @@ def build_pods(*, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any,
     owner = naming.controller_uid(body["metadata"])
     fingerprint = status_update.fingerprint_of_pod(body)
     return {
-        (namespace, owner): _snapshot(body, "status") | {status_update.FINGERPRINT: fingerprint}
+        (namespace, owner): kept.snapshot(body, "status") | {status_update.FINGERPRINT: fingerprint}
     }
 
 
