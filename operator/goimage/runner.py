@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import kopf
+from kopf._core.engines import indexing
 
 from goimage import metrics
 
@@ -13,6 +14,7 @@ from goimage.handlers import (
     builds,
     children,
     events,
+    first_listing,
     indexes,
     slim_watch,
     startup,
@@ -40,11 +42,18 @@ def run(
         logging.getLogger("urllib3").setLevel(logging.INFO)
     if metrics_port:
         metrics.serve(metrics_port)
+    # The operator's own indexers and memo, shared with the first listing's indexing.
+    indexers = indexing.OperatorIndexers()
+    memo = kopf.Memo()
+    first_listing.attach(
+        first_listing.Target(indexers=indexers, registry=kopf.get_default_registry(), memo=memo)
+    )
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness or None,
-        memo=kopf.Memo(),
+        memo=memo,
+        indexers=indexers,
     )
     return 0

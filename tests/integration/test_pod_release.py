@@ -168,3 +168,45 @@ def test_a_running_pod_and_a_pod_not_ours_are_never_deleted(
     assert "stranger" in pods
     assert not pods["stranger"]["metadata"].get("deletionTimestamp")
     assert status_of(kubectl, namespace, "running")["phase"] == "Building"
+
+
+def test_builds_that_end_while_the_operator_is_down_are_recorded_and_their_pods_released(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted operator indexes the first listing's build Jobs and Pods without their
+    event handlers: each GoImageBuild's resume (or, for one changed meanwhile, its update)
+    writes what they say and releases the finished pods."""
+    started = {
+        name: _started(kubectl, namespace, name, operator) for name in ("away", "relabelled")
+    }
+
+    operator.stop(kill=True)
+    try:
+        monkeypatch.setattr(kubelet, "NOW", _stamp())
+        for job, pod in started.values():
+            kubelet.succeed(kubectl, pod, repository=REPOSITORY, digest=DIGEST, size=1234)
+            wait_job_complete(kubectl, namespace, job, operator)
+        # A change while away: kopf sees an update of this one, not a resume.
+        kubectl("label", "goimagebuild", "relabelled", "-n", namespace, "team=a")
+    finally:
+        operator.start()
+
+    for name in started:
+        status = wait_phase(kubectl, namespace, name, "Succeeded", operator)
+        assert status["digest"] == DIGEST
+        assert status["size"] == 1234
+    names = {pod["metadata"]["name"] for _, pod in started.values()}
+    wait_for(
+        "the pods that finished while the operator was down to be deleted",
+        lambda: not names & set(_pods(kubectl, namespace)),
+        operator,
+        timeout=60,
+    )
+    for name in started:
+        out = kubectl(
+            "get", "events", "-n", namespace, "-o", "json",
+            "--field-selector", f"involvedObject.kind=GoImageBuild,involvedObject.name={name}",
+        ).stdout  # fmt: skip
+        reasons = [event["reason"] for event in json.loads(out)["items"]]
+        assert reasons.count("BuildSucceeded") == 1, reasons
+    assert get(kubectl, namespace, "job", started["away"][0])["status"]["succeeded"] == 1

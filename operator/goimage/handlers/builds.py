@@ -2,11 +2,12 @@
 
 Runs on create, on every non-status change (a new generation, the rebuild
 annotation), on resume after an operator restart, and for builds that wait
-for a slot, when one frees. Idempotent: the build's Job has a deterministic
-name, so a build already started is found in the jobs index (or refused by
-the API server as AlreadyExists), never started twice. What to do is decided
-in the core (`core.reconcile`, `core.enforcement`, `core.build_queue`); this
-module does it.
+for a slot, when one frees. Each but the last first settles what the build's
+Jobs and Pods did while the operator was away (`handlers.build_status`).
+Idempotent: the build's Job has a deterministic name, so a build already
+started is found in the jobs index (or refused by the API server as
+AlreadyExists), never started twice. What to do is decided in the core
+(`core.reconcile`, `core.enforcement`, `core.build_queue`); this module does it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from goimage.core.settings import Settings
 from goimage.core.spec import SpecError
 from goimage.core.spec import poll_seconds as parse_poll
 from goimage.core.status import waits_for_quota, waits_for_source
-from goimage.handlers import events
+from goimage.handlers import build_status, events
 from goimage.handlers.clock import now
 from goimage.k8s import api
 
@@ -504,11 +505,26 @@ def reconcile_build(
     memo: kopf.Memo,
     logger: kopf.Logger,
     build_jobs: kopf.Index[Any, Any],
+    build_pods: kopf.Index[Any, Any],
+    goimagebuilds: kopf.Index[Any, Any],
     build_policies: kopf.Index[Any, Any],
     namespace_labels: kopf.Index[Any, Any],
     queued_builds: kopf.Index[Any, Any],
+    reason: str | None = None,
     **_: Any,
 ) -> None:
+    if reason is not None:
+        # A change handler, not the timer: first what the build's Jobs and Pods did while
+        # the operator was away (those of its first listing reach no event handler).
+        build_status.catch_up(
+            namespace=body["metadata"]["namespace"],
+            uid=body["metadata"]["uid"],
+            build_jobs=build_jobs,
+            build_pods=build_pods,
+            goimagebuilds=goimagebuilds,
+            memo=memo,
+            logger=logger,
+        )
     indexes = Indexes(
         build_jobs=build_jobs,
         build_policies=build_policies,

@@ -1,9 +1,5 @@
-"""Job and Pod handlers: every change of a build's Job or Pod updates its GoImageBuild.
-
-The status is a pure function of the Job, its Pod and the status before
-(`core.status_update`); it is written only when it changes. Jobs of builds that
-are no longer current (an older generation, stopped or kept as history) never
-touch the status.
+"""Job and Pod handlers: every change of a build's Job or Pod updates its GoImageBuild
+(`handlers.build_status` derives and writes the status).
 
 A Job whose pod does not come (a ResourceQuota on pods or memory refuses it:
 the Job controller only posts a FailedCreate Event, and the Job does not
@@ -12,6 +8,10 @@ change) is looked at by a timer, which reads the Job's Events and says so.
 After each write, a finished build's pod is considered for deletion
 (`handlers.pod_release`): once the status holds its result and
 finishedPodRetention has passed, the pod and its disk go; the Job stays.
+
+The build Jobs and Pods of the operator's first listing reach none of these
+handlers (`handlers.first_listing`): their GoImageBuild's resume catches up
+with them.
 """
 
 from __future__ import annotations
@@ -23,85 +23,11 @@ from typing import Any
 
 import kopf
 
-from goimage import metrics
 from goimage.core import history, naming, source, status_update
-from goimage.core.merge_patch import apply_merge_patch
-from goimage.core.settings import DEFAULT_FINISHED_POD_RETENTION
 from goimage.core.status import waits_for_pod
-from goimage.core.status_cache import WrittenStatuses
-from goimage.handlers import builds, events, pod_release
-from goimage.handlers.clock import now
+from goimage.handlers import build_status, builds, pod_release
 from goimage.handlers.indexes import BUILD, RESOLVE
 from goimage.k8s import api
-
-
-def write_build_status(
-    *,
-    namespace: str,
-    job: Mapping[str, Any] | None,
-    pod: Mapping[str, Any] | None,
-    goimagebuilds: kopf.Index[Any, Any],
-    written: WrittenStatuses,
-    logger: kopf.Logger,
-    pod_refused: str = "",
-    jobs: Iterable[Mapping[str, Any]] = (),
-    retention: str = "",
-) -> None:
-    """Write the status that the current build's Job and Pod call for, and announce its phase.
-
-    `jobs`: the owner's build Jobs, of which a poll's newer build is the current one.
-    `retention`: the finishedPodRetention setting, which a failure's hint tells.
-    """
-    if job is None:
-        return
-    uid = (job["metadata"].get("labels") or {}).get(naming.LABEL_BUILD_UID, "")
-    owner = next(iter(goimagebuilds.get((namespace, uid), [])), None)
-    if owner is None or not status_update.runs_current_build(job, owner, jobs):
-        return
-    build = (job["metadata"].get("labels") or {}).get(naming.LABEL_BUILD_ID, "")
-    if pod is not None and status_update.hides_build_error(pod):
-        meta = pod["metadata"]
-        log = api.read_log(meta["namespace"], meta["name"], naming.CONTAINER_BUILD, lines=400)
-        pod = status_update.with_build_error(pod, log)
-    with written.ordered(uid):
-        known = written.known(uid, owner.get("status") or {}, build)
-        patch = status_update.status_update(
-            job=job,
-            pod=pod,
-            known=known,
-            now=now(),
-            pod_refused=pod_refused,
-            retention=retention or DEFAULT_FINISHED_POD_RETENTION,
-        )
-        if patch is None:
-            return
-        api.patch_build_status(namespace, owner["metadata"]["name"], patch)
-        written.remember(uid, apply_merge_patch(known, patch))
-    change = status_update.transition(patch, known)
-    if change is not None:
-        _announce(owner, change, logger)
-        metrics.build_finished(namespace, patch)
-
-
-def _template_pods(
-    namespace: str, job: Mapping[str, Any], build_pods: kopf.Index[Any, Any]
-) -> Mapping[str, Any] | None:
-    """The newest of the Job's pods that runs its template, if any."""
-    return status_update.newest(
-        pod
-        for pod in list(build_pods.get((namespace, job["metadata"]["uid"]), []))
-        if status_update.runs_template(pod, job)
-    )
-
-
-def _announce(
-    owner: Mapping[str, Any], change: status_update.Transition, logger: kopf.Logger
-) -> None:
-    logger.info("build %s is %s: %s", change.build_id, change.phase, change.message)
-    event = change.event
-    if event is None:
-        return
-    events.tell(owner["metadata"], event.type, event.reason, event.message)
 
 
 # kopf passes each index (build_pods, ...) as a keyword its handler protocols do not list.
@@ -132,32 +58,15 @@ def job_changed(
     if type != "DELETED":
         uid = (metadata.get("labels") or {}).get(naming.LABEL_BUILD_UID)
         # Copies: kopf updates its indexes on the event loop while this runs in a thread.
-        jobs = list(build_jobs.get((namespace, uid), []))
-        pods = list(build_pods.get((namespace, metadata.get("uid")), []))
-        write_build_status(
+        build_status.settle_job(
             namespace=namespace,
             job=job,
-            pod=status_update.newest(p for p in pods if status_update.runs_template(p, job)),
+            jobs=list(build_jobs.get((namespace, uid), [])),
+            pods=list(build_pods.get((namespace, metadata.get("uid")), [])),
             goimagebuilds=goimagebuilds,
-            written=memo.written_statuses,
+            memo=memo,
             logger=logger,
-            jobs=jobs,
-            retention=memo.settings.finished_pod_retention,
         )
-        # A Job that has finished frees its pods once the status holds its result
-        # (those that run its template: a pod it adopted is not the build's).
-        for pod in pods:
-            if not status_update.runs_template(pod, job):
-                continue
-            pod_release.consider(
-                pod=pod,
-                job=job,
-                jobs=jobs,
-                goimagebuilds=goimagebuilds,
-                written=memo.written_statuses,
-                memo=memo,
-                logger=logger,
-            )
     # A build that ends (or a Job that goes) frees a slot for a waiting build.
     if (type == "DELETED" or history.job_finished(job)) and queued_builds.get(namespace):
         builds.start_waiting_builds(
@@ -204,7 +113,7 @@ def pod_changed(
     }
     if job is None or not status_update.runs_template(pod, job):
         return
-    write_build_status(
+    build_status.write_build_status(
         namespace=namespace or "",
         job=job,
         pod=pod,
@@ -254,9 +163,9 @@ def explain_missing_pod(
     namespace = namespace or ""
     jobs: Iterable[Mapping[str, Any]] = list(build_jobs.get((namespace, uid), []))
     job = next((j for j in jobs if j["metadata"]["name"] == status.get("jobName")), None)
-    if job is None or _template_pods(namespace, job, build_pods) is not None:
+    if job is None or build_status.template_pod(namespace, job, build_pods) is not None:
         return
-    write_build_status(
+    build_status.write_build_status(
         namespace=namespace,
         job=job,
         pod=None,

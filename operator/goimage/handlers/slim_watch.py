@@ -11,7 +11,9 @@ transform such as `TransformStripManagedFields`), so this wraps the one
 function its watchers read events from, `kopf._cogs.clients.watching.
 infinite_watch`, which kopf's queueing module calls through its module at
 each watch's start. Bookmarks and kopf's own markers pass untouched; other
-kinds (namespaces, policies, CRDs, kopf's peering objects) pass whole.
+kinds (namespaces, policies, CRDs, kopf's peering objects) pass whole. The
+Jobs and Pods of the first listing go to `handlers.first_listing` instead of
+kopf.
 
 `patch_kopf()` wraps it only if this kopf's function has the signature this
 was written for; otherwise kopf is left alone (the operator works the same,
@@ -28,6 +30,7 @@ from kopf._cogs.clients import watching
 from kopf._core.reactor import queueing
 
 from goimage.core import kept, naming
+from goimage.handlers import first_listing
 
 # (group, plural) -> what is kept of such an object.
 KEPT: dict[tuple[str, str], Callable[[Mapping[str, Any]], dict[str, Any]]] = {
@@ -49,10 +52,17 @@ def slim_event(event: Any, keep: Callable[[Mapping[str, Any]], dict[str, Any]]) 
 
 
 def _wrap(original: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-    async def infinite_watch(*, resource: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        keep = KEPT.get((resource.group, resource.plural))
-        async for event in original(resource=resource, **kwargs):
-            yield event if keep is None else slim_event(event, keep)
+    async def infinite_watch(*, resource: Any, settings: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        kind = (resource.group, resource.plural)
+        keep = KEPT.get(kind)
+        listing = kind in first_listing.KINDS  # until kopf's first listing of it is over
+        async for event in original(resource=resource, settings=settings, **kwargs):
+            if event is watching.Bookmark.LISTED:
+                listing = False
+            slim = event if keep is None else slim_event(event, keep)
+            if listing and await first_listing.take(slim, resource=resource, settings=settings):
+                continue
+            yield slim
 
     infinite_watch.__wrapped__ = original  # type: ignore[attr-defined]
     return infinite_watch
