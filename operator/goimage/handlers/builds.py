@@ -34,7 +34,7 @@ from goimage.core.settings import Settings
 from goimage.core.spec import SpecError
 from goimage.core.spec import poll_seconds as parse_poll
 from goimage.core.status import waits_for_quota, waits_for_source
-from goimage.handlers import build_status, events
+from goimage.handlers import build_status, events, first_listing
 from goimage.handlers.clock import now
 from goimage.k8s import api
 
@@ -513,32 +513,36 @@ def reconcile_build(
     reason: str | None = None,
     **_: Any,
 ) -> None:
-    if reason is not None:
-        # A change handler, not the timer: first what the build's Jobs and Pods did while
-        # the operator was away (those of its first listing reach no event handler).
-        build_status.catch_up(
-            namespace=body["metadata"]["namespace"],
-            uid=body["metadata"]["uid"],
-            build_jobs=build_jobs,
-            build_pods=build_pods,
-            goimagebuilds=goimagebuilds,
-            memo=memo,
-            logger=logger,
-        )
     indexes = Indexes(
         build_jobs=build_jobs,
         build_policies=build_policies,
         namespace_labels=namespace_labels,
         queued_builds=queued_builds,
     )
-    reconcile_body(
-        body,
-        settings=memo.settings,
-        indexes=indexes,
-        locks=memo.namespace_locks,
-        logger=logger,
-        answers=memo.source_answers,
-    )
+    uid = body["metadata"]["uid"]
+    try:
+        if reason is not None:  # a change, not the queue's timer
+            # First what the build's Jobs and Pods did while the operator was away (those
+            # of its first listing reach no event handler).
+            build_status.catch_up(
+                namespace=body["metadata"]["namespace"],
+                uid=uid,
+                build_jobs=build_jobs,
+                build_pods=build_pods,
+                goimagebuilds=goimagebuilds,
+                memo=memo,
+                logger=logger,
+            )
+        reconcile_body(
+            body,
+            settings=memo.settings,
+            indexes=indexes,
+            locks=memo.namespace_locks,
+            logger=logger,
+            answers=memo.source_answers,
+        )
+    finally:
+        first_listing.handled(uid)  # one of the first listing makes room for the next
 
 
 # A build that a ResourceQuota refused, or whose git server could not be asked,

@@ -1,11 +1,12 @@
 """Finished builds' pods deleted once their result is recorded and their retention has
 passed (`core.pod_release` decides; this module deletes, now or at the time decided).
 
-Called by the Job and Pod handlers (handlers/children.py) after they have written
-the status, so the status they read is the one just written. A pod whose time
-has not come gets one timer on the event loop until it does; nothing is kept
-of pods that have not finished. A restarted operator sees every pod again in
-kopf's first listing and decides anew.
+Called after the status is written (handlers/build_status.py: for each event of
+a build's Job or Pod, and for each GoImageBuild's create, update and resume), so
+the status they read is the one just written. A pod whose time has not come
+gets one timer on the event loop until it does; nothing is kept of pods that
+have not finished. A restarted operator decides anew for every pod when it
+resumes the pod's GoImageBuild.
 
 Not a `kopf.timer` on pods: kopf puts its finalizer on every object a timer
 runs for (`requires_finalizer=True` in kopf.on.timer), which is a write to

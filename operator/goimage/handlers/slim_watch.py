@@ -55,14 +55,19 @@ def _wrap(original: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIte
     async def infinite_watch(*, resource: Any, settings: Any, **kwargs: Any) -> AsyncIterator[Any]:
         kind = (resource.group, resource.plural)
         keep = KEPT.get(kind)
-        listing = kind in first_listing.KINDS  # until kopf's first listing of it is over
+        # Until kopf's first listing of this kind is over.
+        listing = (
+            first_listing.FirstListing(resource, settings) if kind in first_listing.KINDS else None
+        )
         async for event in original(resource=resource, settings=settings, **kwargs):
-            if event is watching.Bookmark.LISTED:
-                listing = False
             slim = event if keep is None else slim_event(event, keep)
-            if listing and await first_listing.take(slim, resource=resource, settings=settings):
+            if listing is not None and await listing.take(slim):
                 continue
             yield slim
+            if listing is not None and event is watching.Bookmark.LISTED:
+                async for held in listing.handed_back():
+                    yield held
+                listing = None
 
     infinite_watch.__wrapped__ = original  # type: ignore[attr-defined]
     return infinite_watch
