@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
@@ -19,11 +19,12 @@ from kopf._cogs.clients import watching
 from kopf._cogs.structs import references
 from kopf._core.engines import indexing
 from tests.unit.test_indexes import as_served, pod_of
+from tests.unit.test_slim_watch import through_wrapper
 from tests.unit.test_status import job_running, pod_succeeded
 
 import goimage.runner  # noqa: F401  (registers every handler with kopf's default registry)
 from goimage.core import kept, naming
-from goimage.handlers import first_listing, slim_watch
+from goimage.handlers import first_listing
 
 JOBS = references.Resource(group="batch", version="v1", plural="jobs")
 PODS = references.Resource(group="", version="v1", plural="pods")
@@ -58,21 +59,6 @@ def foreign_pod() -> dict[str, Any]:
 
 def listed(obj: dict[str, Any]) -> dict[str, Any]:
     return {"type": None, "object": copy.deepcopy(obj)}
-
-
-def through_wrapper(events: list[Any], kind: references.Resource) -> list[Any]:
-    """What kopf's watcher receives of `events` through the operator's stream wrapper."""
-
-    async def stream(**_: Any) -> AsyncIterator[Any]:
-        for event in events:
-            yield event
-
-    async def collect() -> list[Any]:
-        wrapped = slim_watch._wrap(stream)
-        settings = kopf.OperatorSettings()
-        return [e async for e in wrapped(resource=kind, settings=settings, namespace=None)]
-
-    return asyncio.run(collect())
 
 
 def entries(indexers: indexing.OperatorIndexers, name: str) -> dict[Any, list[Any]]:

@@ -12,6 +12,7 @@ import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
+import kopf
 from kopf._cogs.clients import watching
 from kopf._cogs.structs import references
 from tests.unit.test_indexes import as_served, pod_of
@@ -35,13 +36,16 @@ def events_of(obj: dict[str, Any]) -> list[Any]:
 
 
 def through_wrapper(events: list[Any], kind: references.Resource) -> list[Any]:
+    """What kopf's watcher receives of `events` through the operator's stream wrapper."""
+
     async def stream(**_: Any) -> AsyncIterator[Any]:
         for event in events:
             yield event
 
     async def collect() -> list[Any]:
         wrapped = slim_watch._wrap(stream)
-        return [event async for event in wrapped(resource=kind, settings=None, namespace=None)]
+        settings = kopf.OperatorSettings()
+        return [e async for e in wrapped(resource=kind, settings=settings, namespace=None)]
 
     return asyncio.run(collect())
 

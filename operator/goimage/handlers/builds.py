@@ -16,7 +16,7 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -472,6 +472,25 @@ def poll_due(uid: str, interval_s: float, schedule: dict[str, datetime]) -> bool
     return step.due
 
 
+def with_memo(
+    step: Callable[..., bool],
+    body: Mapping[str, Any],
+    *,
+    memo: kopf.Memo,
+    indexes: Indexes,
+    logger: kopf.Logger,
+) -> bool:
+    """`step` (`reconcile_body` or `poll_body`) of `body`, with what the operator's memo holds."""
+    return step(
+        body,
+        settings=memo.settings,
+        indexes=indexes,
+        locks=memo.namespace_locks,
+        logger=logger,
+        answers=memo.source_answers,
+    )
+
+
 def start_waiting_builds(
     namespace: str, *, settings: Settings, indexes: Indexes, locks: NamespaceLocks,
     logger: kopf.Logger, answers: source.Answers | None = None,
@@ -533,14 +552,7 @@ def reconcile_build(
                 memo=memo,
                 logger=logger,
             )
-        reconcile_body(
-            body,
-            settings=memo.settings,
-            indexes=indexes,
-            locks=memo.namespace_locks,
-            logger=logger,
-            answers=memo.source_answers,
-        )
+        with_memo(reconcile_body, body, memo=memo, indexes=indexes, logger=logger)
     finally:
         first_listing.handled(uid)  # one of the first listing makes room for the next
 
@@ -572,14 +584,7 @@ def retry_after_quota(
         namespace_labels=namespace_labels,
         queued_builds=queued_builds,
     )
-    if reconcile_body(
-        body,
-        settings=memo.settings,
-        indexes=indexes,
-        locks=memo.namespace_locks,
-        logger=logger,
-        answers=memo.source_answers,
-    ):
+    if with_memo(reconcile_body, body, memo=memo, indexes=indexes, logger=logger):
         delay = quota_retry_delay(retry + 1)
         raise kopf.TemporaryError(f"still waiting; next try in {delay:.0f}s", delay=delay)
 
@@ -618,14 +623,7 @@ def poll_source(
         namespace_labels=namespace_labels,
         queued_builds=queued_builds,
     )
-    poll_body(
-        body,
-        settings=memo.settings,
-        indexes=indexes,
-        locks=memo.namespace_locks,
-        logger=logger,
-        answers=memo.source_answers,
-    )
+    with_memo(poll_body, body, memo=memo, indexes=indexes, logger=logger)
 
 
 def spec_poll_seconds(spec: Mapping[str, Any]) -> int:

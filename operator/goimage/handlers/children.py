@@ -113,23 +113,12 @@ def pod_changed(
     }
     if job is None or not status_update.runs_template(pod, job):
         return
-    build_status.write_build_status(
+    build_status.settle_job(
         namespace=namespace or "",
         job=job,
-        pod=pod,
-        goimagebuilds=goimagebuilds,
-        written=memo.written_statuses,
-        logger=logger,
         jobs=jobs,
-        retention=memo.settings.finished_pod_retention,
-    )
-    # Read after the write above: a pod whose result is now recorded may go.
-    pod_release.consider(
-        pod=pod,
-        job=job,
-        jobs=jobs,
+        pods=[pod],
         goimagebuilds=goimagebuilds,
-        written=memo.written_statuses,
         memo=memo,
         logger=logger,
     )
@@ -202,14 +191,7 @@ def _answered(
         return  # the spec moved on: its own reconcile asks again
     logger.info("resolve job %s answered: %s", job_name, answer)
     step = builds.poll_body if request.request == source.POLL_REQUEST else builds.reconcile_body
-    step(
-        body,
-        settings=memo.settings,
-        indexes=indexes,
-        locks=memo.namespace_locks,
-        logger=logger,
-        answers=memo.source_answers,
-    )
+    builds.with_memo(step, body, memo=memo, indexes=indexes, logger=logger)
 
 
 def _controller_name(meta: Mapping[str, Any]) -> str:
