@@ -12,8 +12,9 @@ function its watchers read events from, `kopf._cogs.clients.watching.
 infinite_watch`, which kopf's queueing module calls through its module at
 each watch's start. Bookmarks and kopf's own markers pass untouched; other
 kinds (namespaces, policies, CRDs, kopf's peering objects) pass whole. The
-Jobs and Pods of the first listing go to `handlers.first_listing` instead of
-kopf.
+first listing of GoImageBuilds, Jobs and Pods goes through
+`handlers.first_listing`: indexed there, and only the GoImageBuilds handed to
+kopf, a few at a time, once their listing is over.
 
 `patch_kopf()` wraps it only if this kopf's function has the signature this
 was written for; otherwise kopf is left alone (the operator works the same,
