@@ -101,9 +101,11 @@ def settle_job(
     goimagebuilds: kopf.Index[Any, Any],
     memo: kopf.Memo,
     logger: kopf.Logger,
+    pod_refused: str = "",
 ) -> None:
     """The status `job` and the newest of its `pods` call for, then the release of its
-    finished pods (those that run its template: a pod it adopted is not the build's)."""
+    finished pods (those that run its template: a pod it adopted is not the build's).
+    `pod_refused`: why the Job has no pod (a quota's words), when it has none."""
     pods = [pod for pod in pods if status_update.runs_template(pod, job)]
     write_build_status(
         namespace=namespace,
@@ -112,6 +114,7 @@ def settle_job(
         goimagebuilds=goimagebuilds,
         written=memo.written_statuses,
         logger=logger,
+        pod_refused=pod_refused,
         jobs=jobs,
         retention=memo.settings.finished_pod_retention,
     )

@@ -154,16 +154,15 @@ def explain_missing_pod(
     job = next((j for j in jobs if j["metadata"]["name"] == status.get("jobName")), None)
     if job is None or build_status.template_pod(namespace, job, build_pods) is not None:
         return
-    build_status.write_build_status(
+    build_status.settle_job(
         namespace=namespace,
         job=job,
-        pod=None,
+        jobs=jobs,
+        pods=(),
         goimagebuilds=goimagebuilds,
-        written=memo.written_statuses,
+        memo=memo,
         logger=logger,
         pod_refused=api.pod_refusal(namespace, job["metadata"]["uid"]),
-        jobs=jobs,
-        retention=memo.settings.finished_pod_retention,
     )
 
 
