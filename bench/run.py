@@ -29,6 +29,7 @@ from testkit.paths import REPO_ROOT
 
 from bench import apicost, failover, workload
 from bench.cluster import CONTROLLER_MANAGER_QPS, raise_controller_manager_qps
+from bench.heap import traced_env
 from bench.kube import BATCH, CORE, GIB, Kube, RequestKey
 from bench.report import Row, ms, percentile, ratio, secs, write_results
 from goimage.config import load_settings
@@ -293,6 +294,7 @@ class Options:
     profile: Path | None
     output: Path
     failover_runs: int = 3
+    heap: Path | None = None
 
 
 def _mib(kib: int) -> str:
@@ -478,6 +480,8 @@ def measure_operator(
     watches_before: Counter[RequestKey],
 ) -> OperatorFigures:
     """Every run with the operator as its own process, in order; the operator stopped after."""
+    if options.heap is not None:
+        env = traced_env(env, options.heap)
     operator = OperatorProcess(
         env=env, log_path=workdir / "operator.log", log_args=("--log-level=warning",)
     )
@@ -485,6 +489,8 @@ def measure_operator(
     operator.start()
     try:
         time.sleep(3)  # its initial listings done
+        if options.heap is not None:  # a traced start takes far longer
+            _wait_quiet(operator)
         prints: list[tuple[int, Footprint]] = [(0, operator.footprint())]
         _, watches_after = apicost.scrape(kube)
         watch_streams = apicost.difference(watches_after, watches_before)
@@ -744,8 +750,9 @@ def run(plane: ControlPlane, workdir: Path, options: Options) -> tuple[list[Row]
         *burst_rows(op, floor, options),
         *api_cost_rows(op, per_build, n),
         *footprint_rows(op, options),
-        *failover.rows(failover.measure(plane, kube, workdir, runs=options.failover_runs)),
     ]
+    if options.failover_runs:  # 0: a quicker run without the takeovers
+        rows += failover.rows(failover.measure(plane, kube, workdir, runs=options.failover_runs))
     return rows, detail_notes(op, floor, per_build, n)
 
 
@@ -758,8 +765,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=30)
     parser.add_argument("--unrelated-pods", type=int, default=500)
     parser.add_argument("--sweep-builds", type=int, default=200)
-    parser.add_argument("--failover-runs", type=int, default=3, help="takeovers of each kind")
+    parser.add_argument(
+        "--failover-runs", type=int, default=3, help="takeovers of each kind (0: none)"
+    )
     parser.add_argument("--profile", type=Path, help="py-spy the operator's burst into DIR")
+    parser.add_argument(
+        "--heap", type=Path, help="trace the operator's allocations into DIR (python -m bench.heap)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args(argv)
@@ -774,6 +786,7 @@ def main(argv: list[str] | None = None) -> int:
         failover_runs=args.failover_runs,
         profile=args.profile,
         output=args.output,
+        heap=args.heap,
     )
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="goimage-bench-"))

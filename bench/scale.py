@@ -42,6 +42,7 @@ from testkit.paths import REPO_ROOT
 
 from bench import apicost, workload
 from bench.cluster import controller_manager_stopped, raise_controller_manager_qps
+from bench.heap import traced_env
 from bench.kube import BATCH, CORE, GIB, Kube, RequestKey
 from bench.report import Row, write_results
 from bench.run import make_namespace, warm_up
@@ -54,7 +55,6 @@ from goimage.handlers.startup import KOPF_PREFIX
 
 RESULTS = REPO_ROOT / "bench" / "results-scale.md"
 FINDINGS = REPO_ROOT / "bench" / "findings.md"
-HEAP_HOOK = Path(__file__).parent / "heaphook"
 WAIT_S = 1800.0
 SCALE_NAMESPACE = "bench-scale"
 # The goals for the operator's peak RSS, by the number of finished builds.
@@ -231,9 +231,7 @@ def restart(kube: Kube, operator: OperatorProcess) -> Restart:
 
 def _operator(env: dict[str, str], workdir: Path, heap: Path | None) -> OperatorProcess:
     if heap is not None:
-        heap.mkdir(parents=True, exist_ok=True)
-        env = env | {"PYTHONPATH": f"{HEAP_HOOK}:{env.get('PYTHONPATH', '')}",
-                     "BENCH_HEAP_DIR": str(heap)}  # fmt: skip
+        env = traced_env(env, heap)
     # Finished pods are kept longer than a run takes: the restart measured finds every
     # build with its pod, as the bench's title says, and deletes none (the default 5m
     # retention would delete those of the first builds made, while the run goes on).

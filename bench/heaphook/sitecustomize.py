@@ -1,7 +1,7 @@
 """Loaded by Python at start when this directory is on PYTHONPATH (`bench.scale --heap DIR`):
 trace the operator's allocations, and write tracemalloc snapshots into DIR: one on
-SIGUSR1, and one each time the traced memory first passes another 32 MiB (the last
-of those is the peak's).
+SIGUSR1, and one each time the traced memory first passes another BENCH_HEAP_STEP_MIB
+(default 32; the last of those is the peak's).
 
 A diagnosis aid only: tracing costs the process about twice its CPU and a third
 more memory, so the figures of a traced run are never the table's.
@@ -14,7 +14,7 @@ import time
 import tracemalloc
 
 _DIR = os.environ.get("BENCH_HEAP_DIR")
-_STEP = 32 * 2**20
+_STEP = int(os.environ.get("BENCH_HEAP_STEP_MIB", "32")) * 2**20
 
 
 def _dump(name: str) -> None:
@@ -33,5 +33,5 @@ def _watch_peak() -> None:
 
 if _DIR:
     tracemalloc.start(int(os.environ.get("BENCH_HEAP_FRAMES", "12")))
-    signal.signal(signal.SIGUSR1, lambda signum, frame: _dump("signal"))
+    signal.signal(signal.SIGUSR1, lambda signum, frame: _dump(f"signal-{time.time():.0f}"))
     threading.Thread(target=_watch_peak, name="heap-peaks", daemon=True).start()

@@ -11,6 +11,7 @@ from goimage import metrics
 
 # Importing registers the handlers with kopf's default registry.
 from goimage.handlers import (
+    api_session,
     builds,
     children,
     events,
@@ -21,7 +22,7 @@ from goimage.handlers import (
     timer_finalizers,
 )
 
-HANDLER_MODULES = (builds, children, events, indexes, slim_watch, startup)
+HANDLER_MODULES = (api_session, builds, children, events, indexes, slim_watch, startup)
 # After every handler above is registered.
 TIMERS_WITHOUT_FINALIZERS = timer_finalizers.timers_without_finalizers(kopf.get_default_registry())
 LOG_FORMATS = {"text": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
@@ -42,6 +43,7 @@ def run(
         logging.getLogger("urllib3").setLevel(logging.INFO)
     if metrics_port:
         metrics.serve(metrics_port)
+    api_session.attach(namespaces)
     # The operator's own indexers and memo, shared with the first listing's indexing.
     indexers = indexing.OperatorIndexers()
     memo = kopf.Memo()

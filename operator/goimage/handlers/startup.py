@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from kubernetes.client.exceptions import ApiException
 
 from goimage.config import load_settings
 from goimage.core import naming, source
@@ -119,17 +118,11 @@ def check_peering_object(peering: Peering, *, clusterwide: bool) -> None:
     peering kopf would otherwise wait for it silently, for ever."""
     if not peering.name or not clusterwide:
         return
-    try:
-        api.custom().get_cluster_custom_object(
-            "kopf.dev", "v1", "clusterkopfpeerings", peering.name
-        )
-    except ApiException as error:
-        if error.status != 404:
-            raise
+    if not api.cluster_object_exists("kopf.dev", "v1", "clusterkopfpeerings", peering.name):
         raise kopf.PermanentError(
             f"ClusterKopfPeering {peering.name!r} not found: install the chart's "
             f"(or unset {PEERING_ENV} to run one replica standalone)"
-        ) from error
+        )
 
 
 @kopf.on.startup()
