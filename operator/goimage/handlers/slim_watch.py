@@ -14,7 +14,8 @@ each watch's start. Bookmarks and kopf's own markers pass untouched; other
 kinds (namespaces, policies, CRDs, kopf's peering objects) pass whole. The
 first listing of GoImageBuilds, Jobs and Pods goes through
 `handlers.first_listing`: indexed there, and only the GoImageBuilds handed to
-kopf, a few at a time, once their listing is over.
+kopf, a few at a time, once their listing is over; GoImageBuilds new to kopf
+after that go through `handlers.build_intake`, a few at a time too.
 
 `patch_kopf()` wraps it only if this kopf's function has the signature this
 was written for; otherwise kopf is left alone (the operator works the same,
@@ -31,7 +32,7 @@ from kopf._cogs.clients import watching
 from kopf._core.reactor import queueing
 
 from goimage.core import kept, naming
-from goimage.handlers import first_listing
+from goimage.handlers import build_intake, first_listing
 
 # (group, plural) -> what is kept of such an object.
 KEPT: dict[tuple[str, str], Callable[[Mapping[str, Any]], dict[str, Any]]] = {
@@ -60,18 +61,40 @@ def _wrap(original: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIte
         listing = (
             first_listing.FirstListing(resource, settings) if kind in first_listing.KINDS else None
         )
-        async for event in original(resource=resource, settings=settings, **kwargs):
+        source = original(resource=resource, settings=settings, **kwargs)
+        # New GoImageBuilds after the first listing: a few at a time (handlers.build_intake).
+        intake = (
+            build_intake.Intake()
+            if kind == first_listing.BUILDS and first_listing.attached()
+            else None
+        )
+        events = build_intake.merged(source, intake) if intake else _unreleased(source)
+        async for event, released in events:
+            if released:
+                yield event  # cut and admitted when it came
+                continue
             slim = event if keep is None else slim_event(event, keep)
             if listing is not None and await listing.take(slim):
                 continue
+            if intake is not None:
+                if listing is None and not intake.admit(slim):
+                    continue
+                intake.seen(slim)
             yield slim
             if listing is not None and event is watching.Bookmark.LISTED:
                 async for held in listing.handed_back():
+                    if intake is not None:
+                        intake.seen(held)
                     yield held
                 listing = None
 
     infinite_watch.__wrapped__ = original  # type: ignore[attr-defined]
     return infinite_watch
+
+
+async def _unreleased(source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, bool]]:
+    async for event in source:
+        yield event, False
 
 
 def patch_kopf() -> bool:
