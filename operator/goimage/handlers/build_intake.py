@@ -93,6 +93,15 @@ async def merged(source: AsyncIterator[Any], intake: Intake) -> AsyncIterator[tu
         while True:
             for event in intake.release():
                 yield event, True
+            if pending is None and not intake.held:
+                # Nothing waits for a slot (the usual case): the stream's next event,
+                # without a task and a race per event.
+                try:
+                    event = await anext(source)
+                except StopAsyncIteration:
+                    return
+                yield event, False
+                continue
             if pending is None:
                 pending = asyncio.ensure_future(anext(source))
             waits: set[asyncio.Future[Any]] = {pending}
